@@ -1,0 +1,119 @@
+/* sched/env.c: the GORT_* environment, read once at gort_main.
+ *
+ *   GORT_MAXPROCS    processors, 1..1024 (default: CPUs this process may use)
+ *   GORT_STACK_SIZE  goroutine stack bytes, with optional k/K or m/M suffix,
+ *                    16k..256m, rounded up to 4 KiB (default 64k; 256k in
+ *                    sanitizer builds, whose frames are larger)
+ *   GORT_NUMA        off | fake:N (kernel-iface/numa.c)
+ *   GORT_DEBUG       comma-separated key=value: schedtrace=MS, scheddetail=0|1
+ * A malformed value is an error that names the variable, never a silent
+ * default: the process prints it and exits with status 2.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+
+struct config cfg;
+
+static _Noreturn void bad(const char *msg)
+{
+    fprintf(stderr, "gort: %s\n", msg);
+    _exit(2);
+}
+
+/* Parse a decimal integer in [lo, hi] with an optional k/m suffix
+ * (multiplier). Returns false when malformed or out of range. */
+static bool parse_int(const char *s, long long lo, long long hi, bool suffix, long long *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *s == ' ' || *s == '+') return false;
+    if (suffix && (*end == 'k' || *end == 'K')) {
+        if (v > hi / 1024) return false;
+        v *= 1024, end++;
+    } else if (suffix && (*end == 'm' || *end == 'M')) {
+        if (v > hi / (1024 * 1024)) return false;
+        v *= 1024 * 1024, end++;
+    }
+    if (*end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static void load_debug(const char *s)
+{
+    char buf[512];
+    if (strlen(s) >= sizeof buf) bad("GORT_DEBUG is too long");
+    strcpy(buf, s);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        char msg[640];
+        if (!eq) {
+            snprintf(msg, sizeof msg, "GORT_DEBUG: \"%s\" is not key=value", kv);
+            bad(msg);
+        }
+        *eq = 0;
+        const char *v = eq + 1;
+        long long n;
+        if (!strcmp(kv, "schedtrace")) {
+            if (!parse_int(v, 1, 3600000, false, &n)) {
+                snprintf(msg, sizeof msg,
+                         "GORT_DEBUG: schedtrace=\"%s\": expected milliseconds from 1 to 3600000",
+                         v);
+                bad(msg);
+            }
+            cfg.schedtrace_ms = (int)n;
+        } else if (!strcmp(kv, "scheddetail")) {
+            if (!parse_int(v, 0, 1, false, &n)) {
+                snprintf(msg, sizeof msg, "GORT_DEBUG: scheddetail=\"%s\": expected 0 or 1", v);
+                bad(msg);
+            }
+            cfg.scheddetail = n;
+        } else {
+            snprintf(msg, sizeof msg,
+                     "GORT_DEBUG: unknown setting \"%s\" (known: schedtrace, scheddetail)", kv);
+            bad(msg);
+        }
+    }
+}
+
+void config_load(void)
+{
+    char msg[512];
+    long long n;
+    const char *s = getenv("GORT_MAXPROCS");
+    cfg.maxprocs = ki_cpu_count();
+    if (cfg.maxprocs > MAX_PROCS) cfg.maxprocs = MAX_PROCS;
+    if (s && *s) {
+        if (!parse_int(s, 1, MAX_PROCS, false, &n)) {
+            snprintf(msg, sizeof msg, "GORT_MAXPROCS=\"%.64s\": expected an integer from 1 to %d",
+                     s, MAX_PROCS);
+            bad(msg);
+        }
+        cfg.maxprocs = (int)n;
+    }
+
+    cfg.stack_size = GORT_ASAN ? 256 << 10 : 64 << 10;
+    s = getenv("GORT_STACK_SIZE");
+    if (s && *s) {
+        if (!parse_int(s, 16 << 10, 256 << 20, true, &n)) {
+            snprintf(msg, sizeof msg,
+                     "GORT_STACK_SIZE=\"%.64s\": expected bytes from 16k to 256m (suffix k or m)",
+                     s);
+            bad(msg);
+        }
+        cfg.stack_size = ((size_t)n + KI_PAGE_SIZE - 1) & ~(KI_PAGE_SIZE - 1);
+    }
+
+    s = getenv("GORT_DEBUG");
+    if (s && *s) load_debug(s);
+
+    char err[256];
+    if (ki_numa_discover(&cfg.numa, getenv("GORT_NUMA"), err, sizeof err) < 0) bad(err);
+}

@@ -1,0 +1,180 @@
+/* sched/panic.c: fatal errors, panics and goroutine backtraces.
+ *
+ * Two kinds of failure, kept apart as in Go: gort__fatal ("fatal error: ...")
+ * for runtime bugs and unrecoverable conditions (deadlock, stack overflow,
+ * thread exhaustion), and gort_panic ("panic: ...") for a user's misuse or
+ * an explicit panic. Both print the goroutine's backtrace and exit with
+ * status 2. (Recovering panics with gort_try arrives with the channel/sync
+ * work; until then every panic is fatal.)
+ *
+ * Backtraces walk the frame-pointer chain (gort is built with frame
+ * pointers; user code should be too, or its frames are skipped), bounded by
+ * the stack's limits so a corrupt chain cannot fault. A parked goroutine's
+ * chain starts at its saved context (the frame gort__ctx_switch pushed).
+ *
+ * Output goes through one write per line to fd 2, never stdio: stdio's
+ * locks may be held by the goroutine that failed.
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gort.h"
+#include "sched/sched.h"
+
+#define MAX_FRAMES 64
+
+static void put(int fd, const char *s)
+{
+    ki_write_all(fd, s, strlen(s));
+}
+
+void flush_stdio_best_effort(void)
+{
+    /* Only streams nobody holds: a goroutine elsewhere may be inside printf. */
+    FILE *fs[] = {stdout, stderr};
+    for (int i = 0; i < 2; i++) {
+        if (ftrylockfile(fs[i]) == 0) {
+            fflush_unlocked(fs[i]);
+            funlockfile(fs[i]);
+        }
+    }
+}
+
+static char *fmt_hex(char *end, uintptr_t v)
+{
+    *--end = 0;
+    do {
+        *--end = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    *--end = 'x';
+    *--end = '0';
+    return end;
+}
+
+static void print_frame(int fd, uintptr_t pc, bool signal_safe)
+{
+    char buf[512];
+    char hex[24];
+    Dl_info info;
+    if (!signal_safe && dladdr((void *)pc, &info) && info.dli_fname) {
+        const char *obj = strrchr(info.dli_fname, '/');
+        obj = obj ? obj + 1 : info.dli_fname;
+        if (info.dli_sname)
+            snprintf(buf, sizeof buf, "%s+0x%lx\n\t%s+0x%lx\n", info.dli_sname,
+                     (unsigned long)(pc - (uintptr_t)info.dli_saddr), obj,
+                     (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+        else
+            snprintf(buf, sizeof buf, "%s\n\t%s+0x%lx\n", fmt_hex(hex + sizeof hex, pc), obj,
+                     (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+        put(fd, buf);
+        return;
+    }
+    put(fd, "\t");
+    put(fd, fmt_hex(hex + sizeof hex, pc));
+    put(fd, "\n");
+}
+
+void print_backtrace(int fd, uintptr_t pc, uintptr_t rbp, uintptr_t lo, uintptr_t hi,
+                     bool signal_safe)
+{
+    int n = 0;
+    if (pc) print_frame(fd, pc, signal_safe), n++;
+    while (rbp >= lo && rbp + 16 <= hi && (rbp & 7) == 0 && n < MAX_FRAMES) {
+        uintptr_t *frame = (uintptr_t *)rbp;
+        uintptr_t ret = frame[1];
+        if (!ret) break;
+        /* A return address points after the call: step back into it. */
+        print_frame(fd, ret - 1, signal_safe);
+        n++;
+        if (frame[0] <= rbp) break; /* the chain must go up the stack */
+        rbp = frame[0];
+    }
+    if (n == MAX_FRAMES) put(fd, "...additional frames elided...\n");
+}
+
+const char *gstatus_name(uint32_t s)
+{
+    static const char *const names[] = {"idle",    "runnable", "running",
+                                        "syscall", "waiting",  "dead"};
+    return s < sizeof names / sizeof *names ? names[s] : "?";
+}
+
+const char *waitreason_name(uint32_t w)
+{
+    static const char *const names[] = {"", "semacquire", "sync.WaitGroup.Wait", "locked thread",
+                                        "test wait"};
+    return w < sizeof names / sizeof *names ? names[w] : "?";
+}
+
+static void print_g_header(int fd, const struct g *gp, const char *state)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "goroutine %llu [%s]:\n", (unsigned long long)gp->goid, state);
+    put(fd, buf);
+}
+
+void print_current_goroutine(int fd)
+{
+    struct g *gp = gort_g();
+    if (!gp) return;
+    put(fd, "\n");
+    print_g_header(fd, gp, "running");
+    uintptr_t rbp = (uintptr_t)__builtin_frame_address(0);
+    print_backtrace(fd, 0, rbp, gp->stack_lo, gp->stack_hi, false);
+}
+
+/* Every goroutine but the running one, from its saved context. Only safe
+ * when the others are not running (fatal paths with the world idle). */
+void print_all_goroutines(int fd)
+{
+    struct g **gs;
+    size_t n = stack_allgs(&gs);
+    struct g *self = gort_g();
+    for (size_t i = 0; i < n; i++) {
+        struct g *gp = gs[i];
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (gp == self || st == G_DEAD || st == G_IDLE) continue;
+        const char *state = st == G_WAITING ? waitreason_name(gp->waitreason) : gstatus_name(st);
+        put(fd, "\n");
+        print_g_header(fd, gp, state);
+        if (st == G_WAITING || st == G_RUNNABLE) {
+            uintptr_t *sp = gp->sp; /* the frame gort__ctx_switch pushed */
+            print_backtrace(fd, sp[7], sp[6], gp->stack_lo, gp->stack_hi, false);
+        }
+    }
+}
+
+static void vfatal(const char *prefix, const char *fmt, va_list ap, bool all)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    flush_stdio_best_effort();
+    put(2, prefix);
+    put(2, msg);
+    put(2, "\n");
+    print_current_goroutine(2);
+    if (all) print_all_goroutines(2);
+}
+
+_Noreturn void gort__fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfatal("fatal error: ", fmt, ap, true);
+    va_end(ap);
+    _exit(2);
+}
+
+_Noreturn void gort_panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfatal("panic: ", fmt, ap, false);
+    va_end(ap);
+    _exit(2);
+}

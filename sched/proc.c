@@ -1,0 +1,1117 @@
+/* sched/proc.c: the G/M/P scheduler (Go's proc.go).
+ *
+ * Invariant: an M runs goroutine code only while it holds a P, except a
+ * goroutine inside a blocking region (it holds its M and no P).
+ *
+ * Switching and post-switch actions. A goroutine leaving the CPU (yield,
+ * park, exit) picks the next goroutine of its P itself and switches straight
+ * to it; only when there is none (or the M is wired to a goroutine, or the
+ * world is stopping) does it switch to its M's g0 context, the thread's own
+ * stack, which runs findrunnable and may park the thread. Before switching it
+ * records what must happen to it (m->post: requeue, mark waiting and unlock,
+ * free); the context that resumes on the same M performs that action first
+ * thing (post_switch). Until then the old goroutine is invisible to other Ms,
+ * so nobody can resume a stack that is still in use, and a waker cannot see a
+ * parked goroutine before its wait-queue lock is dropped (gopark's unlockf).
+ *
+ * Worker wake-up protocol (Go's "Worker thread parking/unparking"). Goal: use
+ * idle Ps when there is work, without waking a thread per submission and
+ * without ever leaving work queued with every M asleep.
+ *   Submitter: (1) queue the G (runq_put, release store of runqtail),
+ *              (2) seq_cst fence, (3) if npidle > 0 and nmspinning == 0,
+ *              CAS nmspinning 0->1 and start an M spinning (wakep).
+ *   Spinner giving up: (a) put its P idle under sched.lock after checking the
+ *              global queue, (b) decrement nmspinning (seq_cst RMW),
+ *              (c) re-check every run queue and the global queue, taking an
+ *              idle P back if work appeared.
+ *   Steps (2) and (b) are the StoreLoad barriers of a Dekker pair: either the
+ *   submitter sees the spinner (nmspinning > 0: it will re-check in (c)) or
+ *   the spinner sees the submitted G in (c). Dropping (c), or (2), loses a
+ *   wake-up: a G sits in a queue while every other M sleeps.
+ *   A spinner that finds work stops spinning and, if it was the last, wakes
+ *   another (resetspinning), so bursts fan out one thread at a time.
+ * Ms sleep on their own futex word (m->park) and never poll.
+ *
+ * Who may call what: gort_* entry points from goroutines (gort_go and goready
+ * also from any thread); functions named *_g0 or documented "on g0" only
+ * from the scheduler context.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gort.h"
+#include "sched/sched.h"
+
+struct sched sched;
+struct p *allp[MAX_PROCS];
+_Atomic int32_t gomaxprocs;
+struct m *allm;
+__thread struct m *gort__tls_m __attribute__((tls_model("initial-exec")));
+
+static struct m m0;
+static int64_t mnext = 1;            /* next M id; sched.lock */
+static uint32_t coprimes[MAX_PROCS]; /* steal orders; changed only with the world stopped */
+static uint32_t ncoprimes;
+static bool any_remote_node; /* some P is on another NUMA node than another */
+
+static struct {
+    int (*fn)(int, char **);
+    int argc;
+    char **argv;
+} main_args;
+
+void gort__g_entry(void);
+static void checkdead(void);
+static void stopm(struct m *m);
+
+_Noreturn void sched_throw(const char *msg)
+{
+    gort__fatal("%s", msg);
+}
+
+static uint32_t fastrand(struct m *m)
+{
+    /* xorshift64* (per M, so no sharing) */
+    uint64_t x = m->rand;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    m->rand = x;
+    return (uint32_t)((x * 0x2545f4914f6cdd1dULL) >> 32);
+}
+
+/* ---- P and M lists (sched.lock held) ---------------------------------- */
+
+static void pidleput(struct p *p)
+{
+    if (!runq_empty(p)) sched_throw("pidleput: P has a non-empty run queue");
+    atomic_store_explicit(&p->status, P_IDLE, memory_order_relaxed);
+    p->link = sched.pidle;
+    sched.pidle = p;
+    atomic_fetch_add(&sched.npidle, 1);
+}
+
+static struct p *pidleget(void)
+{
+    struct p *p = sched.pidle;
+    if (p) {
+        sched.pidle = p->link;
+        p->link = NULL;
+        atomic_fetch_sub(&sched.npidle, 1);
+    }
+    return p;
+}
+
+static void mput(struct m *m)
+{
+    m->schedlink = sched.midle;
+    sched.midle = m;
+    sched.nmidle++;
+    checkdead();
+}
+
+static struct m *mget(void)
+{
+    struct m *m = sched.midle;
+    if (m) {
+        sched.midle = m->schedlink;
+        sched.nmidle--;
+    }
+    return m;
+}
+
+static void acquirep(struct m *m, struct p *p)
+{
+    if (m->p || p->m) sched_throw("acquirep: P or M already attached");
+    p->m = m;
+    m->p = p;
+    atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
+}
+
+static struct p *releasep(struct m *m)
+{
+    struct p *p = m->p;
+    if (!p || p->m != m) sched_throw("releasep: invalid P state");
+    p->m = NULL;
+    m->p = NULL;
+    atomic_store_explicit(&p->status, P_IDLE, memory_order_relaxed);
+    return p;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+/* Switch from the running context to another. fake_save: the leaving
+ * context's ASan fake-stack slot, NULL when it will never run again. */
+static inline void ctx_switch(void **save_sp, void **fake_save, void *load_sp, uintptr_t lo,
+                              uintptr_t hi)
+{
+#if GORT_ASAN
+    __sanitizer_start_switch_fiber(fake_save, (const void *)lo, hi - lo);
+#else
+    (void)fake_save;
+    (void)lo;
+    (void)hi;
+#endif
+    gort__ctx_switch(save_sp, load_sp);
+#if GORT_ASAN
+    __sanitizer_finish_switch_fiber(fake_save ? *fake_save : NULL, NULL, NULL);
+#endif
+}
+
+#if GORT_ASAN
+#define FAKE(x) (&(x)->asan_fake_stack)
+#else
+#define FAKE(x) ((void **)NULL + 0 * sizeof(x))
+#endif
+
+static void gfput(struct p *p, struct g *gp)
+{
+    gp->schedlink = p->gfree;
+    p->gfree = gp;
+    if (++p->gfree_n < GFREE_LOCAL_MAX) return;
+    /* Move a batch to the global list so other Ps can reuse them. */
+    struct g *head = NULL, *tail = NULL;
+    int n = 0;
+    while (n < GFREE_BATCH) {
+        struct g *g2 = p->gfree;
+        p->gfree = g2->schedlink;
+        g2->schedlink = head;
+        head = g2;
+        if (!tail) tail = g2;
+        n++;
+    }
+    p->gfree_n -= n;
+    rlock_acquire(&sched.gflock);
+    tail->schedlink = sched.gfree;
+    sched.gfree = head;
+    sched.ngfree += n;
+    rlock_release(&sched.gflock);
+}
+
+static struct g *gfget(struct p *p)
+{
+    if (!p->gfree && sched.gfree) { /* racy hint; re-checked under the lock */
+        rlock_acquire(&sched.gflock);
+        while (p->gfree_n < GFREE_BATCH && sched.gfree) {
+            struct g *g2 = sched.gfree;
+            sched.gfree = g2->schedlink;
+            sched.ngfree--;
+            g2->schedlink = p->gfree;
+            p->gfree = g2;
+            p->gfree_n++;
+        }
+        rlock_release(&sched.gflock);
+    }
+    struct g *gp = p->gfree;
+    if (gp) {
+        p->gfree = gp->schedlink;
+        p->gfree_n--;
+    }
+    return gp;
+}
+
+static inline void count_goroutine(struct p *p, int64_t d)
+{
+    /* Only the owner writes p->ngoroutine; readers sum all Ps. */
+    atomic_store_explicit(&p->ngoroutine,
+                          atomic_load_explicit(&p->ngoroutine, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+/* The G that switched away on this M is now off its stack: publish it. */
+static void post_switch(struct m *m)
+{
+    uint8_t act = m->post;
+    if (GORT_LIKELY(act == POST_NONE)) return;
+    struct g *prev = m->post_g;
+    m->post = POST_NONE;
+    prev->m = NULL;
+    if (GORT_UNLIKELY(prev->unguarded) && *(uint64_t *)prev->stack_lo != STACK_CANARY)
+        gort__fatal("stack overflow (goroutine %llu overwrote the bottom of its %zu-byte stack)",
+                    (unsigned long long)prev->goid, cfg.stack_size);
+    switch (act) {
+    case POST_YIELD:
+        atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
+        if (prev->lockedm) { /* only its own M may run it: go through the global queue */
+            rlock_acquire(&sched.lock);
+            globrunq_put(prev);
+            rlock_release(&sched.lock);
+        } else {
+            runq_put(m->p, prev, false);
+        }
+        break;
+    case POST_PARK:
+        atomic_store_explicit(&prev->status, G_WAITING, memory_order_relaxed);
+        if (m->post_unlockf && !m->post_unlockf(prev, m->post_arg)) {
+            atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
+            runq_put(m->p, prev, true);
+        }
+        break;
+    case POST_EXIT:
+        atomic_store_explicit(&prev->status, G_DEAD, memory_order_relaxed);
+        count_goroutine(m->p, -1);
+        prev->fn = NULL;
+        prev->arg = NULL;
+        if (prev->lockedm) {
+            /* A goroutine that exits while wired leaves its thread in an
+             * unknown state (Go's rule): the thread ends too, except the
+             * process's main thread, which cannot. */
+            prev->lockedm = NULL;
+            prev->lockcount = 0;
+            m->lockedg = NULL;
+            if (m != &m0) m->exiting = true;
+        }
+        if (!prev->is_main) /* the main goroutine's 8 MiB stack is not reused */
+            gfput(m->p, prev);
+        break;
+    case POST_GLOBAL:
+        atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
+        rlock_acquire(&sched.lock);
+        globrunq_put(prev);
+        rlock_release(&sched.lock);
+        wakep();
+        break;
+    }
+}
+
+static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inherit)
+{
+    atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+    gp->m = m;
+    m->curg = gp;
+    if (!inherit) p->schedtick++;
+}
+
+/* Next G from this P's own sources: every 61st tick the global queue first
+ * (so a pair of goroutines yielding to each other cannot starve it), then
+ * runnext and the local queue, then the global queue. */
+static struct g *pick_local(struct p *p, bool *inherit)
+{
+    struct g *gp;
+    *inherit = false;
+    if (GORT_UNLIKELY(p->schedtick % 61 == 0) &&
+        atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+        rlock_acquire(&sched.lock);
+        gp = globrunq_get(p, 1);
+        rlock_release(&sched.lock);
+        if (gp) return gp;
+    }
+    gp = runq_get(p, inherit);
+    if (gp) return gp;
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+        rlock_acquire(&sched.lock);
+        gp = globrunq_get(p, 0);
+        rlock_release(&sched.lock);
+    }
+    return gp;
+}
+
+/* Leave the running goroutine gp; act says what happens to it once off its
+ * stack (see post_switch). Returns when gp runs again, maybe on another M. */
+static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
+{
+    struct m *m = gp->m;
+    struct p *p = m->p;
+    struct g *next = NULL;
+    bool inherit = false;
+    if (GORT_LIKELY(!m->lockedg && !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)))
+        next = pick_local(p, &inherit);
+    m->post = act;
+    m->post_g = gp;
+    m->post_unlockf = unlockf;
+    m->post_arg = arg;
+    void **fake = act == POST_EXIT ? NULL : FAKE(gp);
+    if (GORT_UNLIKELY(next && next->lockedm)) {
+        m->nextg = next; /* g0 hands it to its own M */
+        m->nextg_inherit = inherit;
+        next = NULL;
+    }
+    if (next) {
+        execute_prep(m, p, next, inherit);
+        ctx_switch(&gp->sp, fake, next->sp, next->stack_lo, next->stack_hi);
+    } else {
+        m->curg = NULL;
+        ctx_switch(&gp->sp, fake, m->g0_sp, m->g0_lo, m->g0_hi);
+    }
+    post_switch(gort_m());
+}
+
+void gort__g_entry(void)
+{
+#if GORT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    post_switch(gort_m());
+    struct g *gp = gort_g();
+    gp->fn(gp->arg);
+    gort_exit();
+}
+
+/* ---- spinning, waking and parking Ms ------------------------------------ */
+
+static void mstart(void *arg);
+
+static void newm(struct p *p, bool spinning, int64_t id)
+{
+    struct m *m = calloc(1, sizeof *m);
+    if (!m) gort__fatal("out of memory (new M)");
+    m->id = id;
+    m->nextp = p;
+    m->spinning = spinning;
+    m->rand = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
+    rlock_acquire(&sched.lock);
+    m->alllink = allm;
+    /* Release: schedtrace walks allm without the lock. */
+    __atomic_store_n(&allm, m, __ATOMIC_RELEASE);
+    rlock_release(&sched.lock);
+    int r = ki_thread_start(mstart, m, 256 << 10);
+    if (r < 0)
+        gort__fatal("runtime: failed to create new OS thread (have %d already; errno=%d)\n"
+                    "runtime: may need to increase max user processes (ulimit -u)",
+                    sched.mcount, -r);
+}
+
+/* Hand p (or an idle P when p is NULL) to an idle or new M. spinning: the
+ * caller already counted the new M in nmspinning. */
+static void startm(struct p *p, bool spinning)
+{
+    rlock_acquire(&sched.lock);
+    if (!p) {
+        p = pidleget();
+        if (!p) {
+            rlock_release(&sched.lock);
+            if (spinning && atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+                sched_throw("startm: negative nmspinning");
+            return;
+        }
+    }
+    struct m *nm = mget();
+    if (!nm) {
+        if (sched.mcount >= MAX_THREADS) {
+            rlock_release(&sched.lock);
+            gort__fatal("thread exhaustion (%d threads)", MAX_THREADS);
+        }
+        sched.mcount++; /* counted as running from now on (checkdead) */
+        int64_t id = mnext++;
+        rlock_release(&sched.lock);
+        newm(p, spinning, id);
+        return;
+    }
+    rlock_release(&sched.lock);
+    nm->spinning = spinning;
+    nm->nextp = p;
+    note_wakeup(&nm->park); /* release: nextp and spinning visible to nm */
+}
+
+void wakep(void)
+{
+    /* Step (2) of the wake-up protocol: the caller's queue store before our
+     * loads. Pairs with the seq_cst nmspinning decrement in findrunnable. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0) return;
+    int32_t zero = 0;
+    if (atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) != 0 ||
+        !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
+        return;
+    startm(NULL, true);
+}
+
+static void resetspinning(struct m *m)
+{
+    m->spinning = false;
+    int32_t n = atomic_fetch_sub(&sched.nmspinning, 1) - 1;
+    if (n < 0) sched_throw("resetspinning: negative nmspinning");
+    /* The last spinner to find work wakes another, which will spin if there
+     * is an idle P: more work may be coming (Go's M wake-up policy). */
+    if (n == 0) wakep();
+}
+
+/* Give p away when its M stops running Go code (blocking region, wired M).
+ * p is released (no M). */
+static void handoffp(struct p *p)
+{
+    if (!runq_empty(p) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+        startm(p, false);
+        return;
+    }
+    int32_t zero = 0;
+    if (atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) == 0 &&
+        atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+        startm(p, true); /* nobody is looking for work: be the one */
+        return;
+    }
+    rlock_acquire(&sched.lock);
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+        atomic_store_explicit(&p->status, P_GCSTOP, memory_order_relaxed);
+        if (--sched.stopwait == 0) note_wakeup(&sched.stopnote);
+        rlock_release(&sched.lock);
+        return;
+    }
+    if (sched.runqsize > 0) {
+        rlock_release(&sched.lock);
+        startm(p, false);
+        return;
+    }
+    pidleput(p);
+    rlock_release(&sched.lock);
+}
+
+/* Park the M until startm hands it a P; returns holding that P. */
+static void stopm(struct m *m)
+{
+    if (m->p || m->spinning) sched_throw("stopm: holding a P or spinning");
+    rlock_acquire(&sched.lock);
+    mput(m);
+    rlock_release(&sched.lock);
+    note_sleep(&m->park);
+    note_clear(&m->park);
+    acquirep(m, m->nextp);
+    m->nextp = NULL;
+}
+
+/* Stop for stop-the-world: give up the P and park. */
+static void gcstopm(struct m *m)
+{
+    if (m->spinning) {
+        m->spinning = false;
+        if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+            sched_throw("gcstopm: negative nmspinning");
+    }
+    struct p *p = releasep(m);
+    rlock_acquire(&sched.lock);
+    atomic_store_explicit(&p->status, P_GCSTOP, memory_order_relaxed);
+    if (--sched.stopwait == 0) note_wakeup(&sched.stopnote);
+    rlock_release(&sched.lock);
+    stopm(m);
+}
+
+/* A wired M whose goroutine cannot run: give the P away and sleep until the
+ * goroutine is runnable again and someone hands us a P (startlockedm). */
+static void stoplockedm(struct m *m)
+{
+    if (m->p) handoffp(releasep(m));
+    rlock_acquire(&sched.lock);
+    sched.nmidlelocked++;
+    checkdead();
+    rlock_release(&sched.lock);
+    note_sleep(&m->park);
+    note_clear(&m->park);
+    rlock_acquire(&sched.lock);
+    sched.nmidlelocked--;
+    rlock_release(&sched.lock);
+    acquirep(m, m->nextp);
+    m->nextp = NULL;
+}
+
+/* gp is wired to another M: give it our P and stop. */
+static void startlockedm(struct m *m, struct g *gp)
+{
+    struct m *owner = gp->lockedm;
+    if (owner == m) sched_throw("startlockedm: locked to this M");
+    owner->nextp = releasep(m);
+    note_wakeup(&owner->park);
+    stopm(m);
+}
+
+/* ---- finding work (on g0) ------------------------------------------------ */
+
+static struct g *steal_work(struct m *m, struct p *p)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    for (int round = 0; round < 4; round++) {
+        bool steal_next = round == 3;
+        uint32_t start = fastrand(m) % (uint32_t)procs;
+        uint32_t step = coprimes[fastrand(m) % ncoprimes];
+        /* Victims on our own NUMA node first, then the others. */
+        for (int pass = 0; pass < (any_remote_node ? 2 : 1); pass++) {
+            uint32_t pos = start;
+            for (int32_t i = 0; i < procs; i++, pos = (pos + step) % (uint32_t)procs) {
+                if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) return NULL;
+                struct p *victim = allp[pos];
+                if (victim == p || (any_remote_node && (victim->node == p->node) != (pass == 0)))
+                    continue;
+                struct g *gp = runq_steal(p, victim, steal_next);
+                if (gp) return gp;
+            }
+        }
+    }
+    return NULL;
+}
+
+static struct g *findrunnable(struct m *m, bool *inherit)
+{
+    struct g *gp;
+top:;
+    struct p *p = m->p;
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+        gcstopm(m);
+        goto top;
+    }
+    gp = pick_local(p, inherit);
+    if (gp) return gp;
+    *inherit = false;
+
+    /* Spin (steal) only while spinners are fewer than half the busy Ps: more
+     * would burn CPU without finding more work. */
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    if (procs > 1 &&
+        (m->spinning || 2 * atomic_load(&sched.nmspinning) < procs - atomic_load(&sched.npidle))) {
+        if (!m->spinning) {
+            m->spinning = true;
+            atomic_fetch_add(&sched.nmspinning, 1);
+        }
+        gp = steal_work(m, p);
+        if (gp) return gp;
+    }
+
+    /* Nothing: give up the P (protocol step (a)). */
+    rlock_acquire(&sched.lock);
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+        rlock_release(&sched.lock);
+        goto top;
+    }
+    if (sched.runqsize > 0) {
+        gp = globrunq_get(p, 0);
+        rlock_release(&sched.lock);
+        return gp;
+    }
+    if (releasep(m) != p) sched_throw("findrunnable: wrong P");
+    pidleput(p);
+    rlock_release(&sched.lock);
+
+    if (m->spinning) {
+        /* Steps (b) and (c): stop spinning, then look once more. */
+        m->spinning = false;
+        if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+            sched_throw("findrunnable: negative nmspinning");
+        bool work = atomic_load(&sched.runqsize) > 0;
+        for (int32_t i = 0; i < procs && !work; i++)
+            work = !runq_empty(allp[i]);
+        if (work) {
+            rlock_acquire(&sched.lock);
+            p = pidleget();
+            rlock_release(&sched.lock);
+            if (p) {
+                acquirep(m, p);
+                m->spinning = true;
+                atomic_fetch_add(&sched.nmspinning, 1);
+                goto top;
+            }
+        }
+    }
+    stopm(m);
+    goto top;
+}
+
+static _Noreturn void mexit(struct m *m)
+{
+    if (m->p) handoffp(releasep(m));
+    rlock_acquire(&sched.lock);
+    sched.mcount--;
+    rlock_release(&sched.lock);
+    ki_sigaltstack_free();
+    gort__tls_m = NULL;
+    pthread_exit(NULL);
+}
+
+/* The scheduler loop, on the M's own stack (g0). Each pass first finishes
+ * the post-switch action of the goroutine that switched here. */
+static _Noreturn void schedule(struct m *m)
+{
+    for (;;) {
+        post_switch(m);
+        if (GORT_UNLIKELY(m->exiting)) mexit(m);
+        struct g *gp;
+        bool inherit = false;
+        if (GORT_UNLIKELY(m->lockedg != NULL)) {
+            stoplockedm(m);
+            gp = m->lockedg;
+            if (atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNABLE)
+                sched_throw("stoplockedm: locked goroutine not runnable");
+        } else {
+            if (!m->p) { /* left a blocking region with no P to take */
+                stopm(m);
+                continue;
+            }
+            gp = m->nextg;
+            if (gp) {
+                m->nextg = NULL;
+                inherit = m->nextg_inherit;
+            } else {
+                gp = findrunnable(m, &inherit);
+            }
+            if (m->spinning) resetspinning(m);
+            if (GORT_UNLIKELY(gp->lockedm != NULL)) {
+                startlockedm(m, gp);
+                continue;
+            }
+        }
+        execute_prep(m, m->p, gp, inherit);
+        ctx_switch(&m->g0_sp, FAKE(m), gp->sp, gp->stack_lo, gp->stack_hi);
+    }
+}
+
+static void m_thread_bounds(struct m *m)
+{
+    pthread_attr_t a;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+            m->g0_lo = (uintptr_t)addr;
+            m->g0_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&a);
+    }
+}
+
+static void mstart(void *arg)
+{
+    struct m *m = arg;
+    gort__tls_m = m;
+    m->tid = ki_gettid();
+    m_thread_bounds(m);
+    signals_thread_init();
+    sigset_t none;
+    sigemptyset(&none);
+    ki_signals_set_mask(&none);
+    struct p *p = m->nextp;
+    m->nextp = NULL;
+    acquirep(m, p);
+    schedule(m);
+}
+
+/* ---- deadlock detection (Go's checkdead) -------------------------------- */
+
+static int64_t count_goroutines(void)
+{
+    int64_t n = atomic_load_explicit(&sched.ngoroutine, memory_order_relaxed);
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    for (int32_t i = 0; i < procs; i++)
+        n += atomic_load_explicit(&allp[i]->ngoroutine, memory_order_relaxed);
+    return n;
+}
+
+void print_all_goroutines(int fd);
+
+/* sched.lock held. Called whenever an M goes idle: if no M is running, no
+ * goroutine can ever run again (nothing is queued, or an M would have taken
+ * it; no blocking region is in progress, or its M would count as running). */
+static void checkdead(void)
+{
+    if (!sched.started || atomic_load_explicit(&sched.foreign, memory_order_relaxed))
+        return; /* a thread outside gort may still ready someone */
+    int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked;
+    if (run > 0) return;
+    if (run < 0) sched_throw("checkdead: inconsistent M counts");
+    if (count_goroutines() == 0 && sched.main_exited)
+        gort__fatal("no goroutines (main called gort_exit) - deadlock!");
+    gort__fatal("all goroutines are asleep - deadlock!");
+}
+
+/* ---- public lifecycle API ----------------------------------------------- */
+
+static struct p *p_new(int32_t id)
+{
+    struct p *p = aligned_alloc(CACHE_LINE, sizeof *p);
+    if (!p) gort__fatal("out of memory (new P)");
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    /* P i takes the node of the i-th usable CPU (round robin over CPUs). */
+    int total = 0;
+    for (int n = 0; n < cfg.numa.nnodes; n++)
+        total += cfg.numa.node[n].ncpus;
+    int k = total ? id % total : 0;
+    for (int n = 0; n < cfg.numa.nnodes; n++) {
+        if (k < cfg.numa.node[n].ncpus) {
+            p->node = n;
+            break;
+        }
+        k -= cfg.numa.node[n].ncpus;
+    }
+    atomic_store_explicit(&p->status, P_GCSTOP, memory_order_relaxed);
+    return p;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* World stopped (or not yet started). */
+static void steal_order_reset(int32_t procs)
+{
+    ncoprimes = 0;
+    for (uint32_t i = 1; i <= (uint32_t)procs; i++)
+        if (gcd(i, (uint32_t)procs) == 1) coprimes[ncoprimes++] = i;
+    any_remote_node = false;
+    for (int32_t i = 1; i < procs; i++)
+        if (allp[i]->node != allp[0]->node) any_remote_node = true;
+}
+
+static void main_goroutine(void *unused)
+{
+    (void)unused;
+    int r = main_args.fn(main_args.argc, main_args.argv);
+    exit(r);
+}
+
+int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
+{
+    if (sched.started) gort__fatal("gort_main called twice");
+    if (!main_fn) gort__fatal("gort_main: main_fn is NULL");
+    config_load();
+    stack_init();
+
+    struct m *m = &m0;
+    gort__tls_m = m;
+    m->tid = ki_gettid();
+    m->rand = 0x9e3779b97f4a7c15ULL ^ (uint64_t)ki_nanotime();
+    m_thread_bounds(m);
+    allm = m;
+    sched.mcount = 1;
+    signals_init();
+    signals_thread_init();
+
+    int32_t procs = cfg.maxprocs;
+    for (int32_t i = 0; i < procs; i++)
+        allp[i] = p_new(i);
+    atomic_store(&gomaxprocs, procs);
+    steal_order_reset(procs);
+    for (int32_t i = procs - 1; i > 0; i--)
+        pidleput(allp[i]);
+    acquirep(m, allp[0]);
+
+    main_args.fn = main_fn;
+    main_args.argc = argc;
+    main_args.argv = argv;
+    struct g *gp = stack_alloc_g(allp[0]->node, true);
+    stack_prepare(gp);
+    gp->fn = main_goroutine;
+    gp->goid = atomic_fetch_add(&sched.goidgen, 1) + 1; /* 1 */
+    count_goroutine(allp[0], 1);
+    atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+    runq_put(allp[0], gp, true);
+
+    sched.started = true;
+    if (cfg.schedtrace_ms > 0) schedtrace_start();
+    schedule(m);
+}
+
+static uint64_t goid_next(struct p *p)
+{
+    if (p->goid_next == p->goid_end) {
+        uint64_t start = atomic_fetch_add(&sched.goidgen, GOID_BATCH);
+        p->goid_next = start + 1;
+        p->goid_end = start + 1 + GOID_BATCH;
+    }
+    return p->goid_next++;
+}
+
+uint64_t gort_go(void (*fn)(void *), void *arg)
+{
+    if (GORT_UNLIKELY(!sched.started)) gort__fatal("gort_go called before gort_main");
+    if (GORT_UNLIKELY(!fn)) gort_panic("gort_go: nil function");
+    struct m *m = gort_m();
+    struct p *p = m ? m->p : NULL;
+    struct g *parent = m ? m->curg : NULL;
+    struct g *gp = NULL;
+    if (p) {
+        gp = gfget(p);
+    } else if (sched.gfree) {
+        rlock_acquire(&sched.gflock);
+        gp = sched.gfree;
+        if (gp) {
+            sched.gfree = gp->schedlink;
+            sched.ngfree--;
+        }
+        rlock_release(&sched.gflock);
+    }
+    if (!gp) gp = stack_alloc_g(p ? p->node : 0, false);
+    stack_prepare(gp);
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->parent_goid = parent ? parent->goid : 0;
+    gp->lockedm = NULL;
+    gp->lockcount = 0;
+    gp->waitreason = WAIT_NONE;
+    gp->param = NULL;
+    uint64_t id = p ? goid_next(p) : atomic_fetch_add(&sched.goidgen, 1) + 1;
+    gp->goid = id;
+    atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+    if (p) {
+        count_goroutine(p, 1);
+        runq_put(p, gp, true);
+    } else {
+        if (!m) atomic_store(&sched.foreign, true);
+        atomic_fetch_add(&sched.ngoroutine, 1);
+        rlock_acquire(&sched.lock);
+        globrunq_put(gp);
+        rlock_release(&sched.lock);
+    }
+    wakep();
+    return id; /* not gp->goid: gp may already have run and been reused */
+}
+
+void gort_yield(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (GORT_UNLIKELY(!gp || !m->p)) {
+        sched_yield(); /* outside goroutines, or in a blocking region */
+        return;
+    }
+    /* Nothing else could run here: keep going (no switch). */
+    if (runq_empty(m->p) && atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 &&
+        !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+        return;
+    gsched(gp, POST_YIELD, NULL, NULL);
+}
+
+void gopark(unlock_fn unlockf, void *arg, enum waitreason why)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (GORT_UNLIKELY(!gp))
+        gort__fatal("a blocking gort call was made outside a goroutine (call gort_main first)");
+    if (GORT_UNLIKELY(!m->p))
+        gort__fatal("a blocking gort call was made inside gort_blocking_begin/end");
+    gp->waitreason = why;
+    gp->waitsince = ki_nanotime();
+    gsched(gp, POST_PARK, unlockf, arg);
+}
+
+void goready(struct g *gp, bool next)
+{
+    if (atomic_load_explicit(&gp->status, memory_order_relaxed) != G_WAITING)
+        sched_throw("goready: goroutine is not waiting");
+    atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+    struct m *m = gort_m();
+    if (m && m->p) {
+        runq_put(m->p, gp, next);
+    } else {
+        if (!m) atomic_store(&sched.foreign, true);
+        rlock_acquire(&sched.lock);
+        globrunq_put(gp);
+        rlock_release(&sched.lock);
+    }
+    wakep();
+}
+
+_Noreturn void gort_exit(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp) gort__fatal("gort_exit called outside a goroutine");
+    if (!m->p) gort__fatal("gort_exit called inside gort_blocking_begin/end");
+    if (gp->is_main) {
+        rlock_acquire(&sched.lock);
+        sched.main_exited = true;
+        rlock_release(&sched.lock);
+    }
+    gsched(gp, POST_EXIT, NULL, NULL);
+    sched_throw("gort_exit: dead goroutine resumed");
+}
+
+uint64_t gort_self(void)
+{
+    struct g *gp = gort_g();
+    return gp ? gp->goid : 0;
+}
+
+int gort_num_goroutine(void)
+{
+    if (!sched.started) return 0;
+    int64_t n = count_goroutines();
+    return n < 0 ? 0 : (int)n;
+}
+
+int64_t gort_now(void)
+{
+    return ki_nanotime();
+}
+
+void gort_lock_thread(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp) return;
+    if (gp->lockcount == UINT32_MAX) gort_panic("gort_lock_thread: nested too deeply");
+    gp->lockcount++;
+    gp->lockedm = m;
+    m->lockedg = gp;
+}
+
+void gort_unlock_thread(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp || gp->lockcount == 0) return;
+    if (--gp->lockcount == 0) {
+        gp->lockedm = NULL;
+        m->lockedg = NULL;
+    }
+}
+
+/* Blocking regions (Go's entersyscallblock/exitsyscall). The P is handed off
+ * at once; sysmon-driven lazy hand-off is a later refinement. */
+void gort_blocking_begin(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp || m->blocked) return;
+    m->blocked = true;
+    atomic_store_explicit(&gp->status, G_SYSCALL, memory_order_relaxed);
+    handoffp(releasep(m));
+}
+
+void gort_blocking_end(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp || !m->blocked) return;
+    m->blocked = false;
+    if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) > 0) {
+        rlock_acquire(&sched.lock);
+        struct p *p =
+            atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) ? NULL : pidleget();
+        rlock_release(&sched.lock);
+        if (p) {
+            acquirep(m, p);
+            atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+            return;
+        }
+    }
+    /* No P: queue ourselves globally (after the switch) and park the M. */
+    m->post = POST_GLOBAL;
+    m->post_g = gp;
+    m->curg = NULL;
+    ctx_switch(&gp->sp, FAKE(gp), m->g0_sp, m->g0_lo, m->g0_hi);
+    post_switch(gort_m());
+}
+
+/* ---- stop-the-world and changing gomaxprocs ------------------------------ */
+
+/* Stop every P but the caller's. Goroutines stop at their next scheduling
+ * point (yield, park, exit, spawn's wake-up). */
+static void stop_the_world(struct m *m)
+{
+    rlock_acquire(&sched.lock);
+    sched.stopwait = atomic_load(&gomaxprocs);
+    atomic_store(&sched.gcwaiting, 1);
+    atomic_store_explicit(&m->p->status, P_GCSTOP, memory_order_relaxed);
+    sched.stopwait--;
+    struct p *p;
+    while ((p = pidleget())) {
+        atomic_store_explicit(&p->status, P_GCSTOP, memory_order_relaxed);
+        sched.stopwait--;
+    }
+    bool wait = sched.stopwait > 0;
+    rlock_release(&sched.lock);
+    if (wait) {
+        note_sleep(&sched.stopnote);
+        note_clear(&sched.stopnote);
+    }
+    if (sched.stopwait != 0) sched_throw("stop_the_world: not stopped");
+}
+
+/* A P beyond the new gomaxprocs: its work goes to the global lists. */
+static void p_destroy(struct p *p)
+{
+    bool inherit;
+    struct g *gp;
+    while ((gp = runq_get(p, &inherit)))
+        globrunq_put(gp);
+    rlock_acquire(&sched.gflock);
+    while (p->gfree) {
+        gp = p->gfree;
+        p->gfree = gp->schedlink;
+        gp->schedlink = sched.gfree;
+        sched.gfree = gp;
+        sched.ngfree++;
+    }
+    p->gfree_n = 0;
+    rlock_release(&sched.gflock);
+    atomic_fetch_add(&sched.ngoroutine, atomic_load(&p->ngoroutine));
+    atomic_store(&p->ngoroutine, 0);
+    p->goid_next = p->goid_end = 0;
+    atomic_store_explicit(&p->status, P_DEAD, memory_order_relaxed);
+}
+
+/* World stopped, sched.lock held. Returns the Ps with queued work, linked
+ * through p->link, for the caller to start. */
+static struct p *procresize(struct m *m, int32_t n)
+{
+    int32_t old = atomic_load(&gomaxprocs);
+    for (int32_t i = old; i < n; i++) {
+        if (!allp[i]) allp[i] = p_new(i);
+        atomic_store_explicit(&allp[i]->status, P_GCSTOP, memory_order_relaxed);
+    }
+    for (int32_t i = n; i < old; i++)
+        p_destroy(allp[i]);
+    atomic_store(&gomaxprocs, n);
+    if (m->p && m->p->id >= n) {
+        m->p->m = NULL;
+        m->p = NULL;
+    }
+    if (m->p)
+        atomic_store_explicit(&m->p->status, P_RUNNING, memory_order_relaxed);
+    else
+        acquirep(m, allp[0]);
+    sched.pidle = NULL;
+    atomic_store(&sched.npidle, 0);
+    struct p *runnable = NULL;
+    for (int32_t i = n - 1; i >= 0; i--) {
+        struct p *p = allp[i];
+        if (p == m->p) continue;
+        if (runq_empty(p)) {
+            pidleput(p);
+        } else {
+            atomic_store_explicit(&p->status, P_IDLE, memory_order_relaxed);
+            p->link = runnable;
+            runnable = p;
+        }
+    }
+    steal_order_reset(n);
+    return runnable;
+}
+
+static void start_the_world(struct m *m, int32_t n)
+{
+    rlock_acquire(&sched.lock);
+    struct p *runnable = procresize(m, n);
+    atomic_store(&sched.gcwaiting, 0);
+    rlock_release(&sched.lock);
+    while (runnable) {
+        struct p *p = runnable;
+        runnable = p->link;
+        p->link = NULL;
+        startm(p, false);
+    }
+    wakep();
+}
+
+int gort_maxprocs(int n)
+{
+    int old = sched.started ? atomic_load(&gomaxprocs) : 0;
+    if (!sched.started) {
+        if (!cfg.maxprocs) config_load();
+        old = cfg.maxprocs;
+    }
+    if (n <= 0 || n == old) return old;
+    if (n > MAX_PROCS) n = MAX_PROCS;
+    struct m *m = gort_m();
+    if (!m || !m->curg || !m->p)
+        gort_panic("gort_maxprocs: changing the number of processors needs a running goroutine");
+    stop_the_world(m);
+    start_the_world(m, n);
+    return old;
+}

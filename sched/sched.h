@@ -1,0 +1,374 @@
+/* sched/sched.h: the scheduler's private structures (G, M, P and the global
+ * scheduler state) and the small inline helpers every sched/ file uses.
+ *
+ * The model is Go's (runtime2.go, proc.go):
+ *   G  a goroutine: a stack, a saved stack pointer and a status.
+ *   M  an OS thread. Its own thread stack is its "g0" context, on which the
+ *      scheduler loop runs (findrunnable, parking).
+ *   P  a processor: the right to run goroutine code, with a local run queue,
+ *      a runnext slot and free lists. There are gomaxprocs Ps.
+ * Invariant: an M runs goroutine code only while it holds a P (the one
+ * exception is a goroutine inside a blocking region, which holds an M and no P).
+ *
+ * Switching. A goroutine that yields, parks or exits switches directly to the
+ * next goroutine of its P when there is one (one register swap, no detour
+ * through g0), and to its M's g0 context otherwise. Either way the old
+ * goroutine is not published (put on a run queue, marked waiting, freed) until
+ * after the switch, by the context that resumes: see "post-switch actions" in
+ * proc.c. So no other M can resume a goroutine whose stack is still in use.
+ *
+ * Reading the current M. A goroutine can move between threads at any switch,
+ * so the address of a thread-local variable is not constant within one C
+ * function. gort_m() reads the TLS slot with a volatile asm that the compiler
+ * can neither cache nor move across a call; nothing in gort keeps a TLS
+ * address across a switch point.
+ *
+ * Lock order (outer first): sched.lock > sched.gflock > stack allocator lock.
+ * sema bucket locks are leaves: nothing is acquired while holding one except
+ * during the post-switch unlock.
+ */
+#ifndef GORT_SCHED_H
+#define GORT_SCHED_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kernel-iface/ki.h"
+
+#define GORT_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define GORT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GORT_NOINLINE    __attribute__((noinline))
+#define GORT_HIDDEN      __attribute__((visibility("hidden")))
+#define CACHE_LINE       64
+
+#if defined(__SANITIZE_ADDRESS__) || defined(GORT_SANITIZE)
+#define GORT_ASAN 1
+#else
+#define GORT_ASAN 0
+#endif
+
+#define MAX_PROCS       1024 /* upper bound of gomaxprocs (Go's _MaxGomaxprocs) */
+#define RUNQ_LEN        256  /* local run queue slots; a power of two */
+#define MAX_THREADS     10000
+#define GFREE_LOCAL_MAX 64 /* a P keeps at most this many dead Gs */
+#define GFREE_BATCH     32 /* moved to/from the global free list at once */
+#define GOID_BATCH      16 /* goroutine ids a P takes from the global counter */
+
+struct m;
+struct p;
+
+/* ---- runtime lock and note (lock.c) ----------------------------------- */
+
+/* A futex mutex for runtime-internal state: a short spin, then sleep. Holding
+ * one forbids switching goroutines (the holder must not park). Counts in
+ * m->locks while held (a future preemption signal will not stop such an M). */
+struct rlock {
+    _Atomic uint32_t key; /* 0 free, 1 held, 2 held with sleepers */
+};
+void rlock_acquire(struct rlock *l);
+void rlock_release(struct rlock *l);
+
+/* A one-shot wake-up for one sleeping thread (Go's note): notewakeup may come
+ * before or after notesleep; notesleep returns once it has come. Clear before
+ * reuse, while nobody sleeps on it. */
+struct note {
+    _Atomic uint32_t key; /* 0 not yet woken, 1 woken */
+};
+void note_sleep(struct note *n);
+void note_wakeup(struct note *n);
+static inline void note_clear(struct note *n)
+{
+    atomic_store_explicit(&n->key, 0, memory_order_relaxed);
+}
+
+/* ---- G ---------------------------------------------------------------- */
+
+/* Goroutine states, with who owns the G in each (Go's _G* states). */
+enum gstatus {
+    G_IDLE,     /* just allocated; owned by its allocator */
+    G_RUNNABLE, /* on a run queue; does not own its stack; not running */
+    G_RUNNING,  /* owns its stack; g->m set and that M holds a P */
+    G_SYSCALL,  /* in a blocking region: owns its stack and an M, no P */
+    G_WAITING,  /* parked; whoever holds it on a wait queue may ready it */
+    G_DEAD,     /* finished; on a free list; its stack is reusable */
+};
+
+enum waitreason {
+    WAIT_NONE,
+    WAIT_SEMACQUIRE, /* "semacquire" */
+    WAIT_WAITGROUP,  /* "sync.WaitGroup.Wait" */
+    WAIT_LOCKED_THREAD,
+    WAIT_TEST, /* tests' own park */
+};
+
+/* The G lives at the top of its own stack slot (stack.c), so a parked
+ * goroutine typically costs one resident page. Fields used by the switch
+ * path come first. */
+struct g {
+    void *sp;            /* saved stack pointer; valid while not running */
+    struct m *m;         /* the M running it; NULL when not running */
+    struct g *schedlink; /* run queue, free list or wait list link */
+    _Atomic uint32_t status;
+    uint32_t waitreason; /* enum waitreason while G_WAITING */
+    uint64_t goid;
+    uintptr_t stack_lo; /* usable stack is [stack_lo, stack_hi) */
+    uintptr_t stack_hi;
+    uintptr_t guard_lo; /* guard region [guard_lo, stack_lo); empty when none */
+    void (*fn)(void *);
+    void *arg;
+    struct m *lockedm;  /* set by gort_lock_thread */
+    uint32_t lockcount; /* gort_lock_thread nesting */
+    uint16_t node;      /* NUMA node of the stack */
+    uint8_t is_main;
+    uint8_t unguarded; /* no guard page: a canary at stack_lo is checked */
+    uint64_t parent_goid;
+    int64_t waitsince; /* gort_now() when it parked */
+    void *param;       /* wake-up data passed by the readier (sema ticket) */
+#if GORT_ASAN
+    void *asan_fake_stack;
+#endif
+};
+
+/* ---- M ---------------------------------------------------------------- */
+
+/* What the context that resumes after a switch must do with the G that
+ * switched away (proc.c, post_switch). */
+enum post_action {
+    POST_NONE,
+    POST_YIELD,  /* requeue at the tail of the local run queue */
+    POST_PARK,   /* mark waiting, then call unlockf(g, arg) */
+    POST_EXIT,   /* free the G (and its stack) */
+    POST_GLOBAL, /* queue on the global run queue (left a blocking region, no P) */
+};
+
+typedef bool (*unlock_fn)(struct g *gp, void *arg);
+
+struct m {
+    void *g0_sp;     /* saved stack pointer of the scheduler context */
+    struct g *curg;  /* running goroutine; NULL while on g0 */
+    struct p *p;     /* attached P, or NULL */
+    struct p *nextp; /* P handed over by startm, taken after waking */
+    /* post-switch action, set by the G switching away and consumed by
+     * whoever resumes on this M (same thread, so no atomics) */
+    uint8_t post;
+    struct g *post_g;
+    unlock_fn post_unlockf;
+    void *post_arg;
+    struct g *nextg; /* a G the fast path dequeued but g0 must run */
+    bool nextg_inherit;
+
+    bool spinning;       /* looking for work; counted in sched.nmspinning */
+    bool blocked;        /* in a blocking region */
+    bool exiting;        /* a locked goroutine exited: the thread ends */
+    uint32_t locks;      /* runtime locks held */
+    struct g *lockedg;   /* goroutine wired to this thread */
+    struct note park;    /* sleeps here when idle */
+    struct m *schedlink; /* idle M list; protected by sched.lock */
+    struct m *alllink;   /* all Ms ever made; append-only */
+    int64_t id;
+    pid_t tid;
+    uint64_t rand;          /* per-M random state (steal order) */
+    uintptr_t g0_lo, g0_hi; /* thread stack bounds */
+#if GORT_ASAN
+    void *asan_fake_stack;
+#endif
+};
+
+/* ---- P ---------------------------------------------------------------- */
+
+enum pstatus {
+    P_IDLE,    /* on the idle list, no M */
+    P_RUNNING, /* owned by an M running Go code or the scheduler */
+    P_GCSTOP,  /* stopped for stop-the-world */
+    P_DEAD,    /* beyond gomaxprocs */
+};
+
+struct p {
+    /* Run queue: single producer (the owner), many consumers (owner and
+     * thieves). head..tail are the queued entries; tail - head <= RUNQ_LEN. */
+    _Atomic uint32_t runqhead __attribute__((aligned(CACHE_LINE))); /* CAS by owner and thieves */
+    _Atomic uint32_t runqtail;   /* stored only by the owner (release); read by thieves */
+    _Atomic(struct g *) runnext; /* owner exchanges; thieves CAS to NULL */
+    _Atomic(struct g *) runq[RUNQ_LEN];
+
+    /* Owner-only fields (the M holding the P), unless noted. */
+    int32_t id __attribute__((aligned(CACHE_LINE)));
+    int32_t node;
+    _Atomic uint32_t status; /* written under sched.lock or by the owner */
+    struct m *m;             /* owning M, or NULL */
+    struct p *link;          /* idle list; protected by sched.lock */
+    uint32_t schedtick;      /* incremented each time a G starts a new slice */
+    struct g *gfree;         /* dead Gs with stacks */
+    int32_t gfree_n;
+    uint64_t goid_next, goid_end; /* goroutine id cache [next, end) */
+    _Atomic int64_t ngoroutine;   /* created here minus exited here (owner writes) */
+};
+_Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its own line");
+
+/* ---- global scheduler state (proc.c) ---------------------------------- */
+
+struct sched {
+    struct rlock lock;             /* protects the fields below unless noted */
+    struct m *midle;               /* idle Ms */
+    int32_t nmidle;                /* Ms on midle */
+    int32_t nmidlelocked;          /* Ms parked waiting for their locked G */
+    int32_t mcount;                /* Ms created and not exited */
+    struct p *pidle;               /* idle Ps */
+    _Atomic int32_t npidle;        /* written under lock; read anywhere */
+    _Atomic int32_t nmspinning;    /* atomic; see the wake-up protocol in proc.c */
+    struct g *runqhead, *runqtail; /* global run queue */
+    _Atomic int32_t runqsize;      /* written under lock; read anywhere as a hint */
+
+    struct rlock gflock; /* protects gfree */
+    struct g *gfree;
+    int32_t ngfree;
+
+    _Atomic uint32_t gcwaiting; /* stop-the-world requested */
+    int32_t stopwait;           /* Ps still to stop */
+    struct note stopnote;       /* the stopper sleeps here */
+
+    _Atomic uint64_t goidgen;   /* last goroutine id handed out */
+    _Atomic int64_t ngoroutine; /* counts of foreign spawns and destroyed Ps */
+    _Atomic bool foreign;       /* a thread outside gort readied or spawned a G */
+    bool main_exited;           /* main goroutine called gort_exit */
+    bool started;
+};
+
+extern struct sched sched;
+extern struct p *allp[MAX_PROCS];
+extern _Atomic int32_t gomaxprocs;
+extern struct m *allm; /* protected by sched.lock (append-only) */
+
+/* Configuration, fixed after start (env.c). */
+struct config {
+    int maxprocs;
+    size_t stack_size; /* usable bytes per goroutine stack */
+    int schedtrace_ms; /* 0: off */
+    bool scheddetail;
+    struct ki_numa numa;
+};
+extern struct config cfg;
+/* Parse the GORT_* environment into cfg. On a bad value prints a message
+ * naming the variable and exits with status 2. */
+void config_load(void);
+
+/* ---- current M -------------------------------------------------------- */
+
+extern __thread struct m *gort__tls_m __attribute__((tls_model("initial-exec")));
+
+/* The M running the caller, or NULL on a thread gort did not create. The
+ * volatile asm is re-executed at every call, so a goroutine that moved to
+ * another thread since its last read sees its new M. */
+static inline struct m *gort_m(void)
+{
+    struct m *m;
+    __asm__ volatile("movq gort__tls_m@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0"
+                     : "=r"(m));
+    return m;
+}
+
+static inline struct g *gort_g(void)
+{
+    struct m *m = gort_m();
+    return m ? m->curg : NULL;
+}
+
+/* ---- context switch (switch.S) ---------------------------------------- */
+
+/* Save callee-saved registers, MXCSR and the x87 control word on the current
+ * stack, store the stack pointer in *save_sp, then load load_sp and restore
+ * the same from there. Returns when something switches back to *save_sp. */
+void gort__ctx_switch(void **save_sp, void *load_sp);
+/* First instruction a new goroutine runs (its initial frame returns here). */
+void gort__gstart(void);
+
+/* ---- run queues (runq.c) ---------------------------------------------- */
+
+/* Queue gp on p (owner only). next: put it in runnext, kicking the old
+ * runnext to the tail. A full queue moves half of itself plus gp to the
+ * global queue. */
+void runq_put(struct p *p, struct g *gp, bool next);
+/* Dequeue (owner only): runnext first, then the head. *inherit tells whether
+ * the G came from runnext (it inherits the current time slice). */
+struct g *runq_get(struct p *p, bool *inherit);
+/* Steal half of victim's queue into p's (p's queue must be empty); returns
+ * one stolen G to run and queues the rest on p. steal_next: also take
+ * victim's runnext when its queue is empty. */
+struct g *runq_steal(struct p *p, struct p *victim, bool steal_next);
+static inline uint32_t runq_len(struct p *p)
+{
+    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+    return t - h;
+}
+static inline bool runq_empty(struct p *p)
+{
+    return runq_len(p) == 0 && !atomic_load_explicit(&p->runnext, memory_order_relaxed);
+}
+/* Global queue; sched.lock held. */
+void globrunq_put(struct g *gp);
+void globrunq_put_batch(struct g *head, struct g *tail, int32_t n);
+/* Take up to max Gs (0: no limit besides fairness) for p: returns one, puts
+ * the rest on p's local queue. */
+struct g *globrunq_get(struct p *p, int32_t max);
+
+/* ---- stacks and G allocation (stack.c) -------------------------------- */
+
+void stack_init(void);
+/* A new G with a stack on NUMA node `node` (main: the main goroutine's
+ * larger stack). Never fails: out of memory is fatal. */
+struct g *stack_alloc_g(int node, bool main);
+/* The G whose guard region contains addr, among those running on m; for the
+ * fault handler (signal-safe). */
+bool stack_addr_in_guard(const struct g *gp, uintptr_t addr);
+/* Prepare a fresh or reused G's stack so that switching to it runs
+ * gort__gstart with an empty frame chain. */
+void stack_prepare(struct g *gp);
+/* All Gs ever made (a snapshot: the table only grows). */
+size_t stack_allgs(struct g ***out);
+#define STACK_CANARY 0x60a7c0ffee15dead
+
+/* ---- proc.c entry points used by other files -------------------------- */
+
+/* Park the calling goroutine. After it has switched away, unlockf(g, arg)
+ * runs on the new context; returning false puts the G straight back on the
+ * run queue (it is then not parked). Returns when readied. */
+void gopark(unlock_fn unlockf, void *arg, enum waitreason why);
+/* Make a waiting G runnable on the caller's P (runnext when next), waking an
+ * idle P if one exists. Callable from any thread, also one gort did not
+ * create. */
+void goready(struct g *gp, bool next);
+void wakep(void);
+_Noreturn void sched_throw(const char *msg);
+
+/* ---- panic.c ---------------------------------------------------------- */
+
+/* Print "fatal error: msg", the current goroutine's backtrace, exit 2. */
+_Noreturn void gort__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Write a backtrace of the frame-pointer chain starting at rbp, bounded by
+ * [lo, hi), to fd. signal_safe: print raw addresses only (no dladdr). */
+void print_backtrace(int fd, uintptr_t pc, uintptr_t rbp, uintptr_t lo, uintptr_t hi,
+                     bool signal_safe);
+/* "goroutine N [state]:" header and backtrace of the calling goroutine. */
+void print_current_goroutine(int fd);
+/* Flush stdio buffers that nobody else holds (panics: keep user output). */
+void flush_stdio_best_effort(void);
+void signals_init(void); /* fault handler for guard pages (signal.c) */
+void signals_thread_init(void);
+void schedtrace_start(void); /* trace.c */
+const char *gstatus_name(uint32_t s);
+const char *waitreason_name(uint32_t w);
+
+/* ---- ASan fiber annotations ------------------------------------------- */
+#if GORT_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
+
+#endif

@@ -1,0 +1,66 @@
+/* sched/switch.S: the goroutine context switch.
+ *
+ * gort__ctx_switch(void **save_sp, void *load_sp)
+ *   Pushes the SysV callee-saved registers (rbp, rbx, r12-r15) and the
+ *   floating-point control state (MXCSR, x87 control word) on the current
+ *   stack, stores rsp in *save_sp, loads load_sp and pops the same set from
+ *   there. Caller-saved registers need no saving: the switch is a call.
+ *   Frame layout at a saved sp (low to high):
+ *     +0  MXCSR (4 bytes)   +4 x87 control word (2 bytes, 2 unused)
+ *     +8  r15  +16 r14  +24 r13  +32 r12  +40 rbx  +48 rbp  +56 return address
+ *   stack.c builds the same frame for a new goroutine with the return
+ *   address pointing at gort__gstart.
+ *
+ * gort__gstart
+ *   Entered by the first switch to a new goroutine. Clears rbp so that
+ *   frame-pointer walks stop here, aligns the stack and calls
+ *   gort__g_entry (proc.c), which never returns.
+ *
+ * Rejected: ucontext (swapcontext makes a sigprocmask syscall per switch).
+ */
+        .text
+        .globl  gort__ctx_switch
+        .hidden gort__ctx_switch
+        .type   gort__ctx_switch, @function
+        .p2align 4
+gort__ctx_switch:
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+        .cfi_endproc
+        .size   gort__ctx_switch, .-gort__ctx_switch
+
+        .globl  gort__gstart
+        .hidden gort__gstart
+        .type   gort__gstart, @function
+        .p2align 4
+gort__gstart:
+        .cfi_startproc
+        .cfi_undefined rip
+        xorl    %ebp, %ebp
+        andq    $-16, %rsp
+        call    gort__g_entry
+        ud2
+        .cfi_endproc
+        .size   gort__gstart, .-gort__gstart
+
+        .section .note.GNU-stack,"",@progbits
