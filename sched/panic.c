@@ -142,7 +142,7 @@ void print_all_goroutines(int fd)
         const char *state = st == G_WAITING ? waitreason_name(gp->waitreason) : gstatus_name(st);
         put(fd, "\n");
         print_g_header(fd, gp, state);
-        if (st == G_WAITING || st == G_RUNNABLE) {
+        if ((st == G_WAITING || st == G_RUNNABLE) && gp->sp) {
             uintptr_t *sp = gp->sp; /* the frame gort__ctx_switch pushed */
             print_backtrace(fd, sp[7], sp[6], gp->stack_lo, gp->stack_hi, false);
         }

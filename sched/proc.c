@@ -167,50 +167,34 @@ static inline void ctx_switch(void **save_sp, void **fake_save, void *load_sp, u
 #define FAKE(x) ((void **)NULL + 0 * sizeof(x))
 #endif
 
+/* Dead Gs: a per-P array, spilling half to the global list when full. */
 static void gfput(struct p *p, struct g *gp)
 {
-    gp->schedlink = p->gfree;
-    p->gfree = gp;
-    if (++p->gfree_n < GFREE_LOCAL_MAX) return;
-    /* Move a batch to the global list so other Ps can reuse them. */
-    struct g *head = NULL, *tail = NULL;
-    int n = 0;
-    while (n < GFREE_BATCH) {
-        struct g *g2 = p->gfree;
-        p->gfree = g2->schedlink;
-        g2->schedlink = head;
-        head = g2;
-        if (!tail) tail = g2;
-        n++;
+    if (GORT_UNLIKELY(p->gfree_n == GFREE_LOCAL_MAX)) {
+        /* Give away the oldest (coldest) half; keep the warm ones. */
+        rlock_acquire(&sched.gflock);
+        for (int i = 0; i < GFREE_BATCH; i++)
+            gring_push(&sched.gfree, p->gfree[i]);
+        atomic_store_explicit(&sched.ngfree, (int32_t)sched.gfree.n, memory_order_relaxed);
+        rlock_release(&sched.gflock);
+        memmove(p->gfree, p->gfree + GFREE_BATCH,
+                (GFREE_LOCAL_MAX - GFREE_BATCH) * sizeof p->gfree[0]);
+        p->gfree_n -= GFREE_BATCH;
     }
-    p->gfree_n -= n;
-    rlock_acquire(&sched.gflock);
-    tail->schedlink = sched.gfree;
-    sched.gfree = head;
-    sched.ngfree += n;
-    rlock_release(&sched.gflock);
+    p->gfree[p->gfree_n++] = gp;
 }
 
 static struct g *gfget(struct p *p)
 {
-    if (!p->gfree && sched.gfree) { /* racy hint; re-checked under the lock */
+    if (p->gfree_n == 0 && atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
         rlock_acquire(&sched.gflock);
-        while (p->gfree_n < GFREE_BATCH && sched.gfree) {
-            struct g *g2 = sched.gfree;
-            sched.gfree = g2->schedlink;
-            sched.ngfree--;
-            g2->schedlink = p->gfree;
-            p->gfree = g2;
-            p->gfree_n++;
-        }
+        struct g *gp;
+        while (p->gfree_n < GFREE_BATCH && (gp = gring_pop_tail(&sched.gfree)))
+            p->gfree[p->gfree_n++] = gp;
+        atomic_store_explicit(&sched.ngfree, (int32_t)sched.gfree.n, memory_order_relaxed);
         rlock_release(&sched.gflock);
     }
-    struct g *gp = p->gfree;
-    if (gp) {
-        p->gfree = gp->schedlink;
-        p->gfree_n--;
-    }
-    return gp;
+    return p->gfree_n ? p->gfree[--p->gfree_n] : NULL;
 }
 
 static inline void count_goroutine(struct p *p, int64_t d)
@@ -221,24 +205,30 @@ static inline void count_goroutine(struct p *p, int64_t d)
                           memory_order_relaxed);
 }
 
-/* The G that switched away on this M is now off its stack: publish it. */
-static void post_switch(struct m *m)
+/* Unguarded stacks (guard budget exhausted on old kernels) carry a canary
+ * at their lowest word: an overflow is caught when the G switches away. */
+static inline void check_canary(struct g *gp)
+{
+    if (GORT_UNLIKELY(gp->unguarded) && *(uint64_t *)gp->stack_lo != STACK_CANARY)
+        gort__fatal("stack overflow (goroutine %llu overwrote the bottom of its %zu-byte stack)",
+                    (unsigned long long)gp->goid, cfg.stack_size);
+}
+
+/* The G that switched away on this M is now off its stack: publish it.
+ * post_switch is the inline fast path (nothing to do, or a plain yield);
+ * post_switch_slow does the rest. */
+static GORT_NOINLINE void post_switch_slow(struct m *m)
 {
     uint8_t act = m->post;
-    if (GORT_LIKELY(act == POST_NONE)) return;
     struct g *prev = m->post_g;
     m->post = POST_NONE;
     prev->m = NULL;
-    if (GORT_UNLIKELY(prev->unguarded) && *(uint64_t *)prev->stack_lo != STACK_CANARY)
-        gort__fatal("stack overflow (goroutine %llu overwrote the bottom of its %zu-byte stack)",
-                    (unsigned long long)prev->goid, cfg.stack_size);
+    check_canary(prev);
     switch (act) {
     case POST_YIELD:
         atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
         if (prev->lockedm) { /* only its own M may run it: go through the global queue */
-            rlock_acquire(&sched.lock);
             globrunq_put(prev);
-            rlock_release(&sched.lock);
         } else {
             runq_put(m->p, prev, false);
         }
@@ -269,16 +259,30 @@ static void post_switch(struct m *m)
         break;
     case POST_GLOBAL:
         atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
-        rlock_acquire(&sched.lock);
         globrunq_put(prev);
-        rlock_release(&sched.lock);
         wakep();
         break;
     }
 }
 
+static inline void post_switch(struct m *m)
+{
+    uint8_t act = m->post;
+    if (GORT_LIKELY(act == POST_NONE)) return;
+    struct g *prev = m->post_g;
+    if (GORT_LIKELY(act == POST_YIELD && !prev->lockedm && !prev->unguarded)) {
+        m->post = POST_NONE;
+        prev->m = NULL;
+        atomic_store_explicit(&prev->status, G_RUNNABLE, memory_order_relaxed);
+        runq_put_tail(m->p, prev);
+        return;
+    }
+    post_switch_slow(m);
+}
+
 static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inherit)
 {
+    if (!gp->sp) stack_prepare(gp);
     atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
     gp->m = m;
     m->curg = gp;
@@ -294,18 +298,12 @@ static struct g *pick_local(struct p *p, bool *inherit)
     *inherit = false;
     if (GORT_UNLIKELY(p->schedtick % 61 == 0) &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
-        rlock_acquire(&sched.lock);
         gp = globrunq_get(p, 1);
-        rlock_release(&sched.lock);
         if (gp) return gp;
     }
     gp = runq_get(p, inherit);
     if (gp) return gp;
-    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
-        rlock_acquire(&sched.lock);
-        gp = globrunq_get(p, 0);
-        rlock_release(&sched.lock);
-    }
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) gp = globrunq_get(p, 0);
     return gp;
 }
 
@@ -328,6 +326,22 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
         m->nextg = next; /* g0 hands it to its own M */
         m->nextg_inherit = inherit;
         next = NULL;
+    }
+    if (next && act == POST_EXIT && !next->sp && !gp->is_main && !next->is_main &&
+        gp->node == next->node) {
+        /* The next G has never run: give it our cache-hot stack (its own,
+         * untouched, goes to us on the free list) and start it there. A
+         * stream of short goroutines then runs on one warm stack. */
+        check_canary(gp);
+        stack_swap(gp, next);
+        next->sp = (void *)next->stack_hi; /* not NULL: no stack_prepare */
+        execute_prep(m, p, next, inherit);
+#if GORT_ASAN
+        __sanitizer_start_switch_fiber(NULL, (const void *)next->stack_lo,
+                                       next->stack_hi - next->stack_lo);
+        __asan_unpoison_memory_region((void *)next->stack_lo, next->stack_hi - next->stack_lo);
+#endif
+        gort__ctx_restart((void *)next->stack_hi);
     }
     if (next) {
         execute_prep(m, p, next, inherit);
@@ -574,9 +588,10 @@ top:;
         goto top;
     }
     if (sched.runqsize > 0) {
-        gp = globrunq_get(p, 0);
+        struct g *batch[RUNQ_LEN / 2];
+        int32_t n = globrunq_take_locked(p, batch, 0);
         rlock_release(&sched.lock);
-        return gp;
+        return globrunq_finish(p, batch, n);
     }
     if (releasep(m) != p) sched_throw("findrunnable: wrong P");
     pidleput(p);
@@ -794,7 +809,6 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     main_args.argc = argc;
     main_args.argv = argv;
     struct g *gp = stack_alloc_g(allp[0]->node, true);
-    stack_prepare(gp);
     gp->fn = main_goroutine;
     gp->goid = atomic_fetch_add(&sched.goidgen, 1) + 1; /* 1 */
     count_goroutine(allp[0], 1);
@@ -826,17 +840,14 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     struct g *gp = NULL;
     if (p) {
         gp = gfget(p);
-    } else if (sched.gfree) {
+    } else if (atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
         rlock_acquire(&sched.gflock);
-        gp = sched.gfree;
-        if (gp) {
-            sched.gfree = gp->schedlink;
-            sched.ngfree--;
-        }
+        gp = gring_pop_tail(&sched.gfree);
+        atomic_store_explicit(&sched.ngfree, (int32_t)sched.gfree.n, memory_order_relaxed);
         rlock_release(&sched.gflock);
     }
     if (!gp) gp = stack_alloc_g(p ? p->node : 0, false);
-    stack_prepare(gp);
+    gp->sp = NULL; /* first frame built when it first runs */
     gp->fn = fn;
     gp->arg = arg;
     gp->parent_goid = parent ? parent->goid : 0;
@@ -853,9 +864,7 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     } else {
         if (!m) atomic_store(&sched.foreign, true);
         atomic_fetch_add(&sched.ngoroutine, 1);
-        rlock_acquire(&sched.lock);
         globrunq_put(gp);
-        rlock_release(&sched.lock);
     }
     wakep();
     return id; /* not gp->goid: gp may already have run and been reused */
@@ -899,9 +908,7 @@ void goready(struct g *gp, bool next)
         runq_put(m->p, gp, next);
     } else {
         if (!m) atomic_store(&sched.foreign, true);
-        rlock_acquire(&sched.lock);
         globrunq_put(gp);
-        rlock_release(&sched.lock);
     }
     wakep();
 }
@@ -1029,15 +1036,11 @@ static void p_destroy(struct p *p)
     bool inherit;
     struct g *gp;
     while ((gp = runq_get(p, &inherit)))
-        globrunq_put(gp);
+        globrunq_put_locked(gp);
     rlock_acquire(&sched.gflock);
-    while (p->gfree) {
-        gp = p->gfree;
-        p->gfree = gp->schedlink;
-        gp->schedlink = sched.gfree;
-        sched.gfree = gp;
-        sched.ngfree++;
-    }
+    for (int32_t i = 0; i < p->gfree_n; i++)
+        gring_push(&sched.gfree, p->gfree[i]);
+    atomic_store_explicit(&sched.ngfree, (int32_t)sched.gfree.n, memory_order_relaxed);
     p->gfree_n = 0;
     rlock_release(&sched.gflock);
     atomic_fetch_add(&sched.ngoroutine, atomic_load(&p->ngoroutine));

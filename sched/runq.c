@@ -15,8 +15,9 @@
  *     readied it (producer/consumer pairs ping-pong on one P).
  * Invariant: 0 <= runqtail - runqhead <= RUNQ_LEN.
  *
- * Global queue: a FIFO list under sched.lock; runqsize is also readable
- * without the lock as a hint.
+ * Global queue: a FIFO ring of G pointers under sched.lock (struct gring);
+ * runqsize mirrors its length for lock-free reads as a hint. Nothing under
+ * the lock dereferences a G.
  *
  * Rejected: a lock per local queue (every steal would contend with the
  * owner's fast path).
@@ -48,13 +49,25 @@ static bool runq_put_slow(struct p *p, struct g *gp, uint32_t h, uint32_t t)
                                                  memory_order_relaxed))
         return false;
     batch[N] = gp;
-    for (int i = 0; i < N; i++)
-        batch[i]->schedlink = batch[i + 1];
-    batch[N]->schedlink = NULL;
     rlock_acquire(&sched.lock);
-    globrunq_put_batch(batch[0], batch[N], N + 1);
+    for (int i = 0; i <= N; i++)
+        globrunq_put_locked(batch[i]);
     rlock_release(&sched.lock);
     return true;
+}
+
+void runq_put_tail_slow(struct p *p, struct g *gp)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+        if (t - h < RUNQ_LEN) {
+            atomic_store_explicit(&p->runq[t % RUNQ_LEN], gp, memory_order_relaxed);
+            atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+            return;
+        }
+        if (runq_put_slow(p, gp, h, t)) return;
+    }
 }
 
 void runq_put(struct p *p, struct g *gp, bool next)
@@ -64,18 +77,7 @@ void runq_put(struct p *p, struct g *gp, bool next)
         if (!gp) return;
         /* Kick the old runnext to the tail. */
     }
-    for (;;) {
-        /* Acquire: pairs with thieves' release CAS of head (see above). */
-        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-        if (t - h < RUNQ_LEN) {
-            slot_store(p, t, gp);
-            /* Release: publishes the slot; pairs with runq_grab's acquire. */
-            atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
-            return;
-        }
-        if (runq_put_slow(p, gp, h, t)) return;
-    }
+    runq_put_tail(p, gp);
 }
 
 struct g *runq_get(struct p *p, bool *inherit)
@@ -158,52 +160,84 @@ struct g *runq_steal(struct p *p, struct p *victim, bool steal_next)
     return gp;
 }
 
+static void gring_grow(struct gring *r)
+{
+    uint32_t ncap = r->cap ? r->cap * 2 : 1024;
+    int err;
+    struct g **v = ki_mmap_anon((size_t)ncap * sizeof *v, false, &err);
+    if (!v) gort__fatal("out of memory (goroutine queue of %u entries)", ncap);
+    for (uint32_t i = 0; i < r->n; i++)
+        v[i] = r->v[(r->head + i) & (r->cap - 1)];
+    if (r->v) ki_munmap(r->v, (size_t)r->cap * sizeof *v);
+    r->v = v;
+    r->head = 0;
+    r->cap = ncap;
+}
+
+void gring_push(struct gring *r, struct g *gp)
+{
+    if (r->n == r->cap) gring_grow(r);
+    r->v[(r->head + r->n++) & (r->cap - 1)] = gp;
+}
+
+struct g *gring_pop_head(struct gring *r)
+{
+    if (!r->n) return NULL;
+    struct g *gp = r->v[r->head];
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->n--;
+    return gp;
+}
+
+struct g *gring_pop_tail(struct gring *r)
+{
+    if (!r->n) return NULL;
+    return r->v[(r->head + --r->n) & (r->cap - 1)];
+}
+
+void globrunq_put_locked(struct g *gp)
+{
+    gring_push(&sched.runq, gp);
+    atomic_store_explicit(&sched.runqsize, (int32_t)sched.runq.n, memory_order_relaxed);
+}
+
 void globrunq_put(struct g *gp)
 {
-    gp->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = gp;
-    else
-        sched.runqhead = gp;
-    sched.runqtail = gp;
-    atomic_store_explicit(&sched.runqsize, sched.runqsize + 1, memory_order_relaxed);
+    rlock_acquire(&sched.lock);
+    globrunq_put_locked(gp);
+    rlock_release(&sched.lock);
 }
 
-void globrunq_put_batch(struct g *head, struct g *tail, int32_t n)
+int32_t globrunq_take_locked(struct p *p, struct g **out, int32_t max)
 {
-    tail->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = head;
-    else
-        sched.runqhead = head;
-    sched.runqtail = tail;
-    atomic_store_explicit(&sched.runqsize, sched.runqsize + n, memory_order_relaxed);
-}
-
-/* sched.lock held. */
-struct g *globrunq_get(struct p *p, int32_t max)
-{
-    int32_t size = sched.runqsize;
-    if (size == 0) return NULL;
+    int32_t size = (int32_t)sched.runq.n;
+    if (size == 0) return 0;
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
     int32_t n = size / (procs > 0 ? procs : 1) + 1; /* a fair share */
     if (n > size) n = size;
     if (max > 0 && n > max) n = max;
     if (n > RUNQ_LEN / 2) n = RUNQ_LEN / 2;
-    /* Never overflow the local queue: runq_put's slow path takes sched.lock,
-     * which the caller holds. Room only grows while we look (thieves). */
+    /* Room in the local queue (it only grows while we look: thieves). */
     int32_t room = (int32_t)(RUNQ_LEN - runq_len(p));
     if (n > room + 1) n = room + 1;
-    atomic_store_explicit(&sched.runqsize, size - n, memory_order_relaxed);
+    for (int32_t i = 0; i < n; i++)
+        out[i] = gring_pop_head(&sched.runq);
+    atomic_store_explicit(&sched.runqsize, (int32_t)sched.runq.n, memory_order_relaxed);
+    return n;
+}
 
-    struct g *gp = sched.runqhead;
-    sched.runqhead = gp->schedlink;
-    if (!sched.runqhead) sched.runqtail = NULL;
-    for (int32_t i = 1; i < n; i++) {
-        struct g *g2 = sched.runqhead;
-        sched.runqhead = g2->schedlink;
-        if (!sched.runqhead) sched.runqtail = NULL;
-        runq_put(p, g2, false);
-    }
-    return gp;
+struct g *globrunq_finish(struct p *p, struct g **out, int32_t n)
+{
+    for (int32_t i = 1; i < n; i++)
+        runq_put(p, out[i], false);
+    return n ? out[0] : NULL;
+}
+
+struct g *globrunq_get(struct p *p, int32_t max)
+{
+    struct g *batch[RUNQ_LEN / 2];
+    rlock_acquire(&sched.lock);
+    int32_t n = globrunq_take_locked(p, batch, max);
+    rlock_release(&sched.lock);
+    return globrunq_finish(p, batch, n);
 }

@@ -104,9 +104,8 @@ enum waitreason {
     WAIT_TEST, /* tests' own park */
 };
 
-/* The G lives at the top of its own stack slot (stack.c), so a parked
- * goroutine typically costs one resident page. Fields used by the switch
- * path come first. */
+/* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
+ * the switch path come first. */
 struct g {
     void *sp;            /* saved stack pointer; valid while not running */
     struct m *m;         /* the M running it; NULL when not running */
@@ -201,8 +200,8 @@ struct p {
     struct m *m;             /* owning M, or NULL */
     struct p *link;          /* idle list; protected by sched.lock */
     uint32_t schedtick;      /* incremented each time a G starts a new slice */
-    struct g *gfree;         /* dead Gs with stacks */
-    int32_t gfree_n;
+    int32_t gfree_n;         /* dead Gs with stacks, most recent last */
+    struct g *gfree[GFREE_LOCAL_MAX];
     uint64_t goid_next, goid_end; /* goroutine id cache [next, end) */
     _Atomic int64_t ngoroutine;   /* created here minus exited here (owner writes) */
 };
@@ -210,21 +209,33 @@ _Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its
 
 /* ---- global scheduler state (proc.c) ---------------------------------- */
 
-struct sched {
-    struct rlock lock;             /* protects the fields below unless noted */
-    struct m *midle;               /* idle Ms */
-    int32_t nmidle;                /* Ms on midle */
-    int32_t nmidlelocked;          /* Ms parked waiting for their locked G */
-    int32_t mcount;                /* Ms created and not exited */
-    struct p *pidle;               /* idle Ps */
-    _Atomic int32_t npidle;        /* written under lock; read anywhere */
-    _Atomic int32_t nmspinning;    /* atomic; see the wake-up protocol in proc.c */
-    struct g *runqhead, *runqtail; /* global run queue */
-    _Atomic int32_t runqsize;      /* written under lock; read anywhere as a hint */
+/* A growable ring of G pointers, for the global run queue and free list.
+ * Arrays, not lists threaded through the Gs: whoever holds the lock copies
+ * pointers and never touches a G, whose cache line is likely on another
+ * core. Protected by the lock of the structure that embeds it. */
+struct gring {
+    struct g **v;
+    uint32_t head, n, cap; /* cap is 0 or a power of two */
+};
+void gring_push(struct gring *r, struct g *gp);
+struct g *gring_pop_head(struct gring *r);
+struct g *gring_pop_tail(struct gring *r);
 
-    struct rlock gflock; /* protects gfree */
-    struct g *gfree;
-    int32_t ngfree;
+struct sched {
+    struct rlock lock;          /* protects the fields below unless noted */
+    struct m *midle;            /* idle Ms */
+    int32_t nmidle;             /* Ms on midle */
+    int32_t nmidlelocked;       /* Ms parked waiting for their locked G */
+    int32_t mcount;             /* Ms created and not exited */
+    struct p *pidle;            /* idle Ps */
+    _Atomic int32_t npidle;     /* written under lock; read anywhere */
+    _Atomic int32_t nmspinning; /* atomic; see the wake-up protocol in proc.c */
+    struct gring runq;          /* global run queue (FIFO) */
+    _Atomic int32_t runqsize;   /* runq.n; written under lock, read anywhere as a hint */
+
+    struct rlock gflock;    /* protects gfree */
+    struct gring gfree;     /* dead Gs (LIFO: the most recently freed is the warmest) */
+    _Atomic int32_t ngfree; /* gfree.n as a lock-free hint */
 
     _Atomic uint32_t gcwaiting; /* stop-the-world requested */
     int32_t stopwait;           /* Ps still to stop */
@@ -283,6 +294,9 @@ static inline struct g *gort_g(void)
  * stack, store the stack pointer in *save_sp, then load load_sp and restore
  * the same from there. Returns when something switches back to *save_sp. */
 void gort__ctx_switch(void **save_sp, void *load_sp);
+/* Abandon the current stack; start a fresh goroutine whose stack top is
+ * stack_top (possibly the current stack's). Never returns. */
+_Noreturn void gort__ctx_restart(void *stack_top);
 /* First instruction a new goroutine runs (its initial frame returns here). */
 void gort__gstart(void);
 
@@ -295,6 +309,21 @@ void runq_put(struct p *p, struct g *gp, bool next);
 /* Dequeue (owner only): runnext first, then the head. *inherit tells whether
  * the G came from runnext (it inherits the current time slice). */
 struct g *runq_get(struct p *p, bool *inherit);
+/* runq_put at the tail, inline: one acquire load, two stores (see runq.c
+ * for the ordering argument); the full-queue case goes out of line. */
+void runq_put_tail_slow(struct p *p, struct g *gp);
+static inline void runq_put_tail(struct p *p, struct g *gp)
+{
+    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+    if (GORT_UNLIKELY(t - h >= RUNQ_LEN)) {
+        runq_put_tail_slow(p, gp);
+        return;
+    }
+    atomic_store_explicit(&p->runq[t % RUNQ_LEN], gp, memory_order_relaxed);
+    /* Release: publishes the slot; pairs with runq_grab's acquire. */
+    atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+}
 /* Steal half of victim's queue into p's (p's queue must be empty); returns
  * one stolen G to run and queues the rest on p. steal_next: also take
  * victim's runnext when its queue is empty. */
@@ -309,11 +338,16 @@ static inline bool runq_empty(struct p *p)
 {
     return runq_len(p) == 0 && !atomic_load_explicit(&p->runnext, memory_order_relaxed);
 }
-/* Global queue; sched.lock held. */
+/* Global queue. _locked: sched.lock held. */
+void globrunq_put_locked(struct g *gp);
 void globrunq_put(struct g *gp);
-void globrunq_put_batch(struct g *head, struct g *tail, int32_t n);
-/* Take up to max Gs (0: no limit besides fairness) for p: returns one, puts
- * the rest on p's local queue. */
+/* Copy up to max Gs (0: no limit but a fair share and the room in p's local
+ * queue) into out[0..n); returns n. */
+int32_t globrunq_take_locked(struct p *p, struct g **out, int32_t max);
+/* After globrunq_take_locked and unlocking: queue out[1..n) on p, return
+ * out[0]. */
+struct g *globrunq_finish(struct p *p, struct g **out, int32_t n);
+/* Lock, take, unlock, finish. NULL when the global queue is empty. */
 struct g *globrunq_get(struct p *p, int32_t max);
 
 /* ---- stacks and G allocation (stack.c) -------------------------------- */
@@ -325,9 +359,13 @@ struct g *stack_alloc_g(int node, bool main);
 /* The G whose guard region contains addr, among those running on m; for the
  * fault handler (signal-safe). */
 bool stack_addr_in_guard(const struct g *gp, uintptr_t addr);
-/* Prepare a fresh or reused G's stack so that switching to it runs
- * gort__gstart with an empty frame chain. */
+/* Build the first frame on a fresh or reused G's stack so that switching to
+ * it runs gort__gstart with an empty frame chain. Called by the M about to
+ * run it for the first time (gp->sp == NULL), so the stack is touched only
+ * by the thread that uses it. */
 void stack_prepare(struct g *gp);
+/* Exchange the stacks of a dead G and a G that has never run (stack.c). */
+void stack_swap(struct g *a, struct g *b);
 /* All Gs ever made (a snapshot: the table only grows). */
 size_t stack_allgs(struct g ***out);
 #define STACK_CANARY 0x60a7c0ffee15dead

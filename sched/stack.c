@@ -1,14 +1,18 @@
-/* sched/stack.c: goroutine stacks and the Gs that live on them.
+/* sched/stack.c: goroutine stacks and the G structs that own them.
  *
- * Each goroutine gets a fixed-size slot carved from a large reservation
- * (a "chunk" of about 16 MiB, one mapping):
+ * Each goroutine gets a fixed-size stack slot carved from a large
+ * reservation (a "chunk" of about 16 MiB, one mapping):
  *
- *   slot:  [ guard | stack (grows down) ........ | struct g ]
- *          guard_lo stack_lo                 stack_hi      slot end
+ *   slot:  [ guard | stack (grows down) ............ ]
+ *          guard_lo stack_lo                   stack_hi
  *
- * The G sits at the top of its own slot, so a parked goroutine usually costs
- * one resident page (its G and its few frames). A G and its slot stay paired
- * for life: dead Gs are reused through free lists (proc.c), never unmapped.
+ * G structs are packed densely in their own slabs (128 bytes each), apart
+ * from the stacks: run queues, free lists and the global queue walk Gs, and
+ * Gs spread one per stack slot would cost a cache and TLB miss each. A G
+ * and its slot stay paired for life: dead Gs are reused through free lists
+ * (proc.c), never unmapped. A parked goroutine costs its touched stack pages
+ * (usually one) plus its G. A G's stack is not touched until it first runs
+ * (stack_prepare is called then, by the M that runs it).
  *
  * Guards: with lightweight guard regions (MADV_GUARD_INSTALL, Linux 6.13+) a
  * guard costs no VMA, so every slot gets a 16 KiB guard, installed for the
@@ -47,7 +51,8 @@ static struct {
     struct rlock lock;
     size_t slot_size;  /* bytes per slot, page multiple */
     size_t guard_size; /* bytes of guard at the bottom of each slot */
-    size_t garea;      /* bytes reserved for struct g at the top */
+    /* G slab being carved */
+    char *gslab_next, *gslab_end;
     size_t slots_per_chunk;
     enum ki_guard_kind guard_kind;
     size_t mprotect_guarded;
@@ -72,8 +77,7 @@ void stack_init(void)
 {
     sa.guard_kind = ki_guard_kind();
     sa.guard_size = sa.guard_kind == KI_GUARD_MADVISE ? 4 * KI_PAGE_SIZE : KI_PAGE_SIZE;
-    sa.garea = round_up(sizeof(struct g), CACHE_LINE);
-    sa.slot_size = round_up(sa.guard_size + cfg.stack_size + sa.garea, KI_PAGE_SIZE);
+    sa.slot_size = round_up(sa.guard_size + cfg.stack_size, KI_PAGE_SIZE);
     sa.slots_per_chunk = CHUNK_TARGET / sa.slot_size;
     if (sa.slots_per_chunk < 16) sa.slots_per_chunk = 16;
 }
@@ -130,43 +134,62 @@ static void chunk_new(int node)
     sa.cur_nguard[node] = nguard;
 }
 
-static struct g *g_in_slot(uintptr_t slot, size_t slot_size, size_t guard, bool guarded)
+#define G_SIZE 128
+_Static_assert(sizeof(struct g) <= G_SIZE, "struct g outgrew its slab slot");
+#define GSLAB_SIZE (1UL << 20)
+
+/* A zeroed G from the slab; sa.lock held. */
+static struct g *g_new(void)
 {
-    struct g *gp = (struct g *)(slot + slot_size - sa.garea);
-    memset(gp, 0, sizeof *gp);
+    if (sa.gslab_next == sa.gslab_end) {
+        int err;
+        char *slab = ki_mmap_anon(GSLAB_SIZE, false, &err);
+        if (!slab) gort__fatal("out of memory (goroutine structs: errno %d)", -err);
+        sa.gslab_next = slab;
+        sa.gslab_end = slab + GSLAB_SIZE;
+    }
+    struct g *gp = (struct g *)sa.gslab_next;
+    sa.gslab_next += G_SIZE;
+    return gp;
+}
+
+static void g_set_stack(struct g *gp, uintptr_t slot, size_t slot_size, size_t guard, bool guarded)
+{
     gp->guard_lo = slot;
     gp->stack_lo = slot + guard;
-    gp->stack_hi = (uintptr_t)gp & ~(uintptr_t)15;
+    gp->stack_hi = slot + slot_size;
     gp->unguarded = !guarded;
     if (!guarded) {
         gp->guard_lo = gp->stack_lo; /* empty guard range */
         *(volatile uint64_t *)gp->stack_lo = STACK_CANARY;
     }
-    return gp;
 }
 
 struct g *stack_alloc_g(int node, bool main)
 {
-    struct g *gp;
     if (node < 0 || node >= KI_MAX_NODES) node = 0;
+    uintptr_t slot;
+    size_t len = sa.slot_size;
+    bool guarded;
     if (main) {
-        size_t guard = sa.guard_size;
-        size_t len = round_up(guard + MAIN_STACK_SIZE + sa.garea, KI_PAGE_SIZE);
+        len = round_up(sa.guard_size + MAIN_STACK_SIZE, KI_PAGE_SIZE);
         int err;
         char *base = ki_mmap_anon(len, true, &err);
         if (!base) gort__fatal("out of memory (main goroutine stack)");
         void *r = base;
-        bool guarded = ki_guard_install(&r, 1, guard) == 0;
-        gp = g_in_slot((uintptr_t)base, len, guard, guarded);
-        gp->is_main = 1;
+        guarded = ki_guard_install(&r, 1, sa.guard_size) == 0;
+        slot = (uintptr_t)base;
         rlock_acquire(&sa.lock);
     } else {
         rlock_acquire(&sa.lock);
         if (!sa.cur[node] || sa.cur_next[node] == sa.slots_per_chunk) chunk_new(node);
         size_t idx = sa.cur_next[node]++;
-        uintptr_t slot = sa.cur[node] + idx * sa.slot_size;
-        gp = g_in_slot(slot, sa.slot_size, sa.guard_size, idx < sa.cur_nguard[node]);
+        slot = sa.cur[node] + idx * sa.slot_size;
+        guarded = idx < sa.cur_nguard[node];
     }
+    struct g *gp = g_new();
+    g_set_stack(gp, slot, len, sa.guard_size, guarded);
+    gp->is_main = main;
     gp->node = (uint16_t)node;
     atomic_store_explicit(&gp->status, G_IDLE, memory_order_relaxed);
     allgs_add(gp);
@@ -190,6 +213,17 @@ void stack_prepare(struct g *gp)
         *--sp = 0;                              /* rbp rbx r12 r13 r14 r15 */
     *--sp = ((uintptr_t)0x037f << 32) | 0x1f80; /* x87 CW, MXCSR defaults */
     gp->sp = sp;
+}
+
+void stack_swap(struct g *a, struct g *b)
+{
+    uintptr_t glo = a->guard_lo, lo = a->stack_lo, hi = a->stack_hi;
+    uint8_t ung = a->unguarded;
+    uint16_t node = a->node;
+    a->guard_lo = b->guard_lo, a->stack_lo = b->stack_lo, a->stack_hi = b->stack_hi;
+    a->unguarded = b->unguarded, a->node = b->node;
+    b->guard_lo = glo, b->stack_lo = lo, b->stack_hi = hi;
+    b->unguarded = ung, b->node = node;
 }
 
 bool stack_addr_in_guard(const struct g *gp, uintptr_t addr)

@@ -16,6 +16,12 @@
  *   frame-pointer walks stop here, aligns the stack and calls
  *   gort__g_entry (proc.c), which never returns.
  *
+ * gort__ctx_restart(void *stack_top)
+ *   Abandons the current stack and starts a new goroutine at stack_top with
+ *   the default MXCSR and x87 control word. stack_top may be the top of the
+ *   stack being abandoned: an exiting goroutine hands its cache-hot stack to
+ *   a goroutine that has never run (proc.c, gsched).
+ *
  * Rejected: ucontext (swapcontext makes a sigprocmask syscall per switch).
  */
         .text
@@ -62,5 +68,25 @@ gort__gstart:
         ud2
         .cfi_endproc
         .size   gort__gstart, .-gort__gstart
+
+        .globl  gort__ctx_restart
+        .hidden gort__ctx_restart
+        .type   gort__ctx_restart, @function
+        .p2align 4
+gort__ctx_restart:
+        .cfi_startproc
+        leaq    -8(%rdi), %rsp
+        ldmxcsr default_mxcsr(%rip)
+        fldcw   default_fpucw(%rip)
+        jmp     gort__gstart
+        .cfi_endproc
+        .size   gort__ctx_restart, .-gort__ctx_restart
+
+        .section .rodata
+        .p2align 2
+default_mxcsr:
+        .long   0x1f80
+default_fpucw:
+        .short  0x037f
 
         .section .note.GNU-stack,"",@progbits
