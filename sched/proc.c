@@ -322,6 +322,15 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
     m->post_unlockf = unlockf;
     m->post_arg = arg;
     void **fake = act == POST_EXIT ? NULL : FAKE(gp);
+#if GORT_ASAN
+    if (act == POST_EXIT) {
+        /* The frames below us never return, so ASan never unpoisons them:
+         * clear their shadow now, or the stack's next owner trips on it. */
+        uintptr_t lo = (uintptr_t)__builtin_frame_address(0) - 4096;
+        if (lo < gp->stack_lo) lo = gp->stack_lo;
+        __asan_unpoison_memory_region((void *)lo, gp->stack_hi - lo);
+    }
+#endif
     if (GORT_UNLIKELY(next && next->lockedm)) {
         m->nextg = next; /* g0 hands it to its own M */
         m->nextg_inherit = inherit;
@@ -339,7 +348,6 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
 #if GORT_ASAN
         __sanitizer_start_switch_fiber(NULL, (const void *)next->stack_lo,
                                        next->stack_hi - next->stack_lo);
-        __asan_unpoison_memory_region((void *)next->stack_lo, next->stack_hi - next->stack_lo);
 #endif
         gort__ctx_restart((void *)next->stack_hi);
     }
@@ -511,11 +519,8 @@ static void stoplockedm(struct m *m)
     sched.nmidlelocked++;
     checkdead();
     rlock_release(&sched.lock);
-    note_sleep(&m->park);
+    note_sleep(&m->park); /* startlockedm took us off nmidlelocked */
     note_clear(&m->park);
-    rlock_acquire(&sched.lock);
-    sched.nmidlelocked--;
-    rlock_release(&sched.lock);
     acquirep(m, m->nextp);
     m->nextp = NULL;
 }
@@ -525,6 +530,11 @@ static void startlockedm(struct m *m, struct g *gp)
 {
     struct m *owner = gp->lockedm;
     if (owner == m) sched_throw("startlockedm: locked to this M");
+    /* Count the owner as running before we go idle ourselves, or checkdead
+     * in our stopm sees every M idle while gp is runnable. */
+    rlock_acquire(&sched.lock);
+    sched.nmidlelocked--;
+    rlock_release(&sched.lock);
     owner->nextp = releasep(m);
     note_wakeup(&owner->park);
     stopm(m);

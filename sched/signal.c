@@ -59,10 +59,11 @@ static void fault_handler(int sig, siginfo_t *info, void *uctx)
         return;
     }
     char num[24];
+    bool ours = gp && addr >= gp->guard_lo && addr < gp->stack_lo;
     put("runtime: goroutine stack exceeds ");
-    put(fmt_u(num + sizeof num, cfg.stack_size));
+    put(fmt_u(num + sizeof num, ours ? gp->stack_hi - gp->stack_lo : cfg.stack_size));
     put("-byte limit\nfatal error: stack overflow\n\n");
-    if (gp && addr >= gp->guard_lo && addr < gp->stack_lo) {
+    if (ours) {
         put("goroutine ");
         put(fmt_u(num + sizeof num, gp->goid));
         put(" [running]:\n");

@@ -199,10 +199,6 @@ struct g *stack_alloc_g(int node, bool main)
 
 void stack_prepare(struct g *gp)
 {
-#if GORT_ASAN
-    /* Frames of the previous owner of this stack may have left poison. */
-    __asan_unpoison_memory_region((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
-#endif
     /* The frame gort__ctx_switch pops: control word pair, r15..r12, rbx,
      * rbp, then the return address. The extra zero word above it keeps the
      * SysV alignment at gort__gstart's entry (rsp % 16 == 8). */
