@@ -16,6 +16,7 @@
  *   - two goroutines yielding alternate strictly.
  */
 #include <errno.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -270,6 +271,48 @@ static void test_yield_alternates(void **state)
 
 /* ---- main --------------------------------------------------------------------------- */
 
+/* The switch saves MXCSR and the x87 control word per goroutine: a rounding
+ * mode set by one goroutine must not leak into another that runs on the same
+ * thread between its yields, and must still be there when it resumes. */
+static _Atomic int fp_bad_a, fp_bad_b;
+static volatile double fp_one = 1.0, fp_three = 3.0;
+
+static void fp_upward(void *arg)
+{
+    fesetround(FE_UPWARD);
+    for (int i = 0; i < 1000; i++) {
+        gort_yield();
+        /* 1/3 rounded up differs from 1/3 rounded to nearest in the last bit */
+        if (fegetround() != FE_UPWARD || fp_one / fp_three != 0x1.5555555555556p-2)
+            atomic_fetch_add(&fp_bad_a, 1);
+    }
+    fesetround(FE_TONEAREST);
+    gort_wg_done(arg);
+}
+
+static void fp_nearest(void *arg)
+{
+    for (int i = 0; i < 1000; i++) {
+        gort_yield();
+        if (fegetround() != FE_TONEAREST || fp_one / fp_three != 0x1.5555555555555p-2)
+            atomic_fetch_add(&fp_bad_b, 1);
+    }
+    gort_wg_done(arg);
+}
+
+static void test_fp_control_per_goroutine(void **state)
+{
+    (void)state;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 2);
+    gort_go(fp_upward, &wg);
+    gort_go(fp_nearest, &wg);
+    gort_wg_wait(&wg);
+    assert_int_equal(atomic_load(&fp_bad_a), 0);
+    assert_int_equal(atomic_load(&fp_bad_b), 0);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+}
+
 static int run(int argc, char **argv)
 {
     (void)argc;
@@ -283,6 +326,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_yield_alone_returns),
         cmocka_unit_test(test_yield_alternates),
         cmocka_unit_test(test_global_queue_every_61_ticks),
+        cmocka_unit_test(test_fp_control_per_goroutine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
