@@ -76,17 +76,90 @@ int64_t gort_now(void); /* monotonic nanoseconds */
 
 /* ---- panics ------------------------------------------------------------- */
 
-/* Print "panic: <message>", the goroutine's backtrace, and exit with
- * status 2. */
+/* Go's panic: run the deferred calls (gort_defer) of the calling goroutine
+ * from the newest down to the innermost gort_try, which then returns false
+ * with the message (recover). With no gort_try on the goroutine's stack the
+ * process prints "panic: <message>", the goroutine's backtrace, and exits
+ * with status 2. */
 _Noreturn void gort_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- sync (the zero value is ready to use) ------------------------------ */
+/* Register fn(arg) to run, newest first, when the innermost enclosing
+ * gort_try body ends (returning or panicking), or, outside any gort_try, when
+ * the goroutine ends (its function returns, gort_exit, or an unrecovered
+ * panic). */
+void gort_defer(void (*fn)(void *), void *arg);
+
+/* Run fn(arg). Returns true when it finished; false when it panicked, with
+ * the panic message in *panic_msg (may be NULL; the text stays valid until
+ * the goroutine's next panic). Fatal errors ("fatal error: ...") are never
+ * recovered. */
+bool gort_try(void (*fn)(void *), void *arg, const char **panic_msg);
+
+/* ---- channels ------------------------------------------------------------ */
+
+/* Go's channels, semantics and panics included. A NULL channel blocks
+ * forever on send and receive, as Go's nil channel. Elements are copied by
+ * value (elem_size bytes, which may be 0). */
+typedef struct gort_chan gort_chan;
+
+/* make(chan T, cap). Panics "makechan: size out of range" when elem_size
+ * exceeds 64 KiB or the buffer cannot be allocated. */
+gort_chan *gort_chan_make(size_t elem_size, size_t cap);
+void gort_chan_send(gort_chan *c, const void *elem); /* panics "send on closed channel" */
+/* Receive into elem (may be NULL to discard). Returns false once the channel
+ * is closed and drained; *elem is then zeroed. */
+bool gort_chan_recv(gort_chan *c, void *elem);
+void gort_chan_close(gort_chan *c); /* "close of nil channel", "close of closed channel" */
+size_t gort_chan_len(gort_chan *c);
+size_t gort_chan_cap(gort_chan *c);
+
+/* select. Build the cases with GORT_SEND / GORT_RECV, e.g.
+ *     gort_case cs[] = {GORT_RECV(in, &v, &ok), GORT_SEND(out, &w)};
+ *     switch (gort_select(cs, 2, true)) { case 0: ...; case 1: ...; }
+ * A case on a NULL channel is never ready. Returns the index of the case that
+ * ran, or -1 when block is false and none was ready (Go's default). Among
+ * ready cases one is chosen uniformly at random. gort_select(NULL, 0, true)
+ * blocks forever. */
+enum { GORT_CASE_SEND = 1, GORT_CASE_RECV = 2 };
+typedef struct gort_case {
+    gort_chan *ch;
+    int dir; /* GORT_CASE_SEND or GORT_CASE_RECV */
+    void *elem;
+    bool *ok; /* receive: false when the channel was closed (may be NULL) */
+} gort_case;
+#define GORT_SEND(ch, elem_ptr)         ((gort_case){(ch), GORT_CASE_SEND, (void *)(elem_ptr), NULL})
+#define GORT_RECV(ch, elem_ptr, ok_ptr) ((gort_case){(ch), GORT_CASE_RECV, (elem_ptr), (ok_ptr)})
+int gort_select(gort_case *cases, int n, bool block);
+
+/* ---- sync (the zero value of each type is ready to use; fields private) -- */
+
+typedef struct gort_mutex {
+    int32_t state;
+    uint32_t sema;
+} gort_mutex;
+void gort_mutex_lock(gort_mutex *m);
+/* Unlocking an unlocked mutex is "fatal error: sync: unlock of unlocked
+ * mutex" (not recoverable). A mutex is not tied to a goroutine: another one
+ * may unlock it. */
+void gort_mutex_unlock(gort_mutex *m);
+bool gort_mutex_trylock(gort_mutex *m);
+
+typedef struct gort_rwmutex {
+    gort_mutex w;         /* held by a pending writer */
+    uint32_t writer_sem;  /* writers wait here for readers to finish */
+    uint32_t reader_sem;  /* readers wait here for a writer to finish */
+    int32_t reader_count; /* readers; negative while a writer is pending */
+    int32_t reader_wait;  /* readers the pending writer still waits for */
+} gort_rwmutex;
+void gort_rwmutex_rlock(gort_rwmutex *rw);
+void gort_rwmutex_runlock(gort_rwmutex *rw);
+void gort_rwmutex_lock(gort_rwmutex *rw);
+void gort_rwmutex_unlock(gort_rwmutex *rw);
 
 typedef struct gort_waitgroup {
     uint64_t state; /* counter << 32 | waiters; private */
     uint32_t sema;  /* private */
 } gort_waitgroup;
-
 /* Add delta (may be negative) to the counter; a negative counter panics with
  * "sync: negative WaitGroup counter". */
 void gort_wg_add(gort_waitgroup *wg, int delta);
@@ -94,6 +167,42 @@ void gort_wg_done(gort_waitgroup *wg);
 /* Block until the counter is zero. The group may be reused once Wait has
  * returned. */
 void gort_wg_wait(gort_waitgroup *wg);
+
+typedef struct gort_once {
+    uint32_t done;
+    gort_mutex m;
+} gort_once;
+/* Run fn(arg) once per gort_once. Concurrent callers wait until it has
+ * finished. If fn panics, the once still counts as done and the panic goes on
+ * to the caller. */
+void gort_once_do(gort_once *o, void (*fn)(void *), void *arg);
+
+typedef struct gort_cond {
+    uint32_t wait;   /* next ticket to hand out */
+    uint32_t notify; /* next ticket to wake */
+    uint32_t lock;
+    void *head, *tail;
+} gort_cond;
+/* Atomically unlock m and park; re-locks m before returning. As in Go,
+ * callers re-check their condition in a loop. */
+void gort_cond_wait(gort_cond *c, gort_mutex *m);
+void gort_cond_signal(gort_cond *c);
+void gort_cond_broadcast(gort_cond *c);
+
+/* sync.Pool: a cache of reusable objects, per processor first. Get returns
+ * a pooled object or, when empty, new() (or NULL when new is NULL). Objects
+ * in the pool may be dropped at any garbage collection (they survive one in
+ * a victim cache). */
+typedef struct gort_pool {
+    void *(*new)(void);
+    void *local;    /* private: per-P caches */
+    size_t localn;  /* private */
+    void *victim;   /* private */
+    size_t victimn; /* private */
+    void *next;     /* private: list of all pools */
+} gort_pool;
+void *gort_pool_get(gort_pool *p);
+void gort_pool_put(gort_pool *p, void *x);
 
 #ifdef __cplusplus
 }

@@ -2,10 +2,22 @@
  *
  * Two kinds of failure, kept apart as in Go: gort__fatal ("fatal error: ...")
  * for runtime bugs and unrecoverable conditions (deadlock, stack overflow,
- * thread exhaustion), and gort_panic ("panic: ...") for a user's misuse or
- * an explicit panic. Both print the goroutine's backtrace and exit with
- * status 2. (Recovering panics with gort_try arrives with the channel/sync
- * work; until then every panic is fatal.)
+ * thread exhaustion), never recoverable; and gort_panic ("panic: ...") for
+ * a user's misuse or an explicit panic, which gort_try can recover.
+ *
+ * Panics, defers and recover. Each goroutine keeps a list of deferred calls
+ * (newest first) and a chain of try frames, both owned by the goroutine
+ * alone (no locks). A try frame lives in gort_try's own stack frame: a
+ * jmp_buf and the defer list head at entry (its mark). gort_panic runs the
+ * deferred calls newer than the innermost frame's mark, each unlinked before
+ * it is called (a deferred call that panics does not run twice), then
+ * longjmps to that frame, which returns false. No frame: every deferred call
+ * runs, then the process prints the panic and exits 2. The longjmp stays on
+ * the goroutine's own stack, though the thread may have changed since
+ * setjmp; glibc's jmp_buf holds no thread-specific state beyond registers
+ * (its pointer mangling key is process-wide).
+ * Rejected: unwinding with libgcc's _Unwind_ForcedUnwind (C code is rarely
+ * built with unwind tables for every frame, and nothing needs the frames).
  *
  * Backtraces walk the frame-pointer chain (gort is built with frame
  * pointers; user code should be too, or its frames are skipped), bounded by
@@ -16,6 +28,7 @@
  * locks may be held by the goroutine that failed.
  */
 #include <dlfcn.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,11 +183,115 @@ _Noreturn void gort__fatal(const char *fmt, ...)
     _exit(2);
 }
 
+struct defer_rec {
+    void (*fn)(void *);
+    void *arg;
+    struct defer_rec *next;
+};
+
+struct try_frame {
+    jmp_buf jb;
+    struct try_frame *prev;
+    struct defer_rec *mark; /* gp->defers when the frame was pushed */
+};
+
+static struct g *require_g(const char *what)
+{
+    struct g *gp = gort_g();
+    if (!gp) gort__fatal("%s called outside a goroutine", what);
+    return gp;
+}
+
+void gort_defer(void (*fn)(void *), void *arg)
+{
+    struct g *gp = require_g("gort_defer");
+    if (!fn) gort_panic("gort_defer: nil function");
+    struct defer_rec *d = malloc(sizeof *d);
+    if (!d) gort__fatal("out of memory (defer record)");
+    d->fn = fn;
+    d->arg = arg;
+    d->next = gp->defers;
+    gp->defers = d;
+}
+
+void run_defers(struct g *gp, struct defer_rec *mark)
+{
+    while (gp->defers != mark && gp->defers) {
+        struct defer_rec *d = gp->defers;
+        gp->defers = d->next; /* unlink first: a panicking call must not rerun */
+        void (*fn)(void *) = d->fn;
+        void *arg = d->arg;
+        free(d);
+        fn(arg);
+        gp = gort_g(); /* the call may have moved us to another thread */
+    }
+}
+
+bool gort_try(void (*fn)(void *), void *arg, const char **panic_msg)
+{
+    struct g *gp = require_g("gort_try");
+    if (!fn) gort_panic("gort_try: nil function");
+    struct try_frame tf;
+    tf.prev = gp->trytop;
+    tf.mark = gp->defers;
+    gp->trytop = &tf;
+    if (setjmp(tf.jb) == 0) {
+        fn(arg);
+        gp = gort_g();
+        run_defers(gp, tf.mark);
+        gp = gort_g();
+        gp->trytop = tf.prev;
+        return true;
+    }
+    /* Recovered: gort_panic ran the deferred calls down to our mark. */
+    gp = gort_g();
+    gp->trytop = tf.prev;
+    gp->panicking = 0;
+    if (panic_msg) *panic_msg = gp->panicmsg;
+    return false;
+}
+
+static void set_msg(char **slot, const char *msg)
+{
+    size_t n = strlen(msg) + 1;
+    char *p = realloc(*slot, n);
+    if (!p) gort__fatal("out of memory (panic message)");
+    memcpy(p, msg, n);
+    *slot = p;
+}
+
 _Noreturn void gort_panic(const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vfatal("panic: ", fmt, ap, false);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    struct g *gp = gort_g();
+    if (gp) {
+        if (gp->panicking) {
+            set_msg(&gp->panicprev, gp->panicmsg); /* a panic inside a deferred call */
+        } else {
+            free(gp->panicprev);
+            gp->panicprev = NULL;
+        }
+        set_msg(&gp->panicmsg, msg);
+        gp->panicking = 1;
+        struct try_frame *tf = gp->trytop;
+        run_defers(gp, tf ? tf->mark : NULL);
+        gp = gort_g();
+        if (tf) longjmp(tf->jb, 1);
+    }
+    /* Unrecovered. */
+    flush_stdio_best_effort();
+    if (gp && gp->panicprev) {
+        put(2, "panic: ");
+        put(2, gp->panicprev);
+        put(2, "\n\t");
+    }
+    put(2, "panic: ");
+    put(2, msg);
+    put(2, "\n");
+    print_current_goroutine(2);
     _exit(2);
 }

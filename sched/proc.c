@@ -369,7 +369,7 @@ void gort__g_entry(void)
     post_switch(gort_m());
     struct g *gp = gort_g();
     gp->fn(gp->arg);
-    gort_exit();
+    gort_exit(); /* runs the goroutine's remaining deferred calls */
 }
 
 /* ---- spinning, waking and parking Ms ------------------------------------ */
@@ -865,6 +865,9 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     gp->lockcount = 0;
     gp->waitreason = WAIT_NONE;
     gp->param = NULL;
+    gp->defers = NULL;
+    gp->trytop = NULL;
+    gp->panicking = 0;
     uint64_t id = p ? goid_next(p) : atomic_fetch_add(&sched.goidgen, 1) + 1;
     gp->goid = id;
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
@@ -929,6 +932,15 @@ _Noreturn void gort_exit(void)
     struct g *gp = m ? m->curg : NULL;
     if (!gp) gort__fatal("gort_exit called outside a goroutine");
     if (!m->p) gort__fatal("gort_exit called inside gort_blocking_begin/end");
+    /* Go's Goexit runs every deferred call, also those inside gort_try
+     * bodies, which are abandoned. */
+    if (gp->defers) {
+        run_defers(gp, NULL);
+        gp = gort_g();
+        m = gp->m;
+    }
+    gp->trytop = NULL;
+    gp->panicking = 0;
     if (gp->is_main) {
         rlock_acquire(&sched.lock);
         sched.main_exited = true;

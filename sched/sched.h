@@ -107,9 +107,9 @@ enum waitreason {
 /* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
  * the switch path come first. */
 struct g {
-    void *sp;            /* saved stack pointer; valid while not running */
-    struct m *m;         /* the M running it; NULL when not running */
-    struct g *schedlink; /* run queue, free list or wait list link */
+    void *sp;    /* saved stack pointer while not running; NULL: never ran
+                    (stack_prepare builds the first frame when it first runs) */
+    struct m *m; /* the M running it; NULL when not running */
     _Atomic uint32_t status;
     uint32_t waitreason; /* enum waitreason while G_WAITING */
     uint64_t goid;
@@ -125,7 +125,13 @@ struct g {
     uint8_t unguarded; /* no guard page: a canary at stack_lo is checked */
     uint64_t parent_goid;
     int64_t waitsince; /* gort_now() when it parked */
-    void *param;       /* wake-up data passed by the readier (sema ticket) */
+    void *param;       /* wake-up data from the readier (select: the winning case) */
+    /* panics (panic.c); touched only by the goroutine itself */
+    struct defer_rec *defers; /* gort_defer calls, newest first */
+    struct try_frame *trytop; /* innermost gort_try on this stack */
+    char *panicmsg;           /* text of the latest panic (heap; reused) */
+    char *panicprev;          /* text of the panic a nested one interrupted */
+    uint8_t panicking;
 #if GORT_ASAN
     void *asan_fake_stack;
 #endif
@@ -383,7 +389,23 @@ void goready(struct g *gp, bool next);
 void wakep(void);
 _Noreturn void sched_throw(const char *msg);
 
+/* ---- spin.c: for the sync package ------------------------------------- */
+
+/* Whether a mutex waiter should spin once more (iteration iter, from 0):
+ * several CPUs, another P running, nothing queued on ours, at most 4 rounds. */
+bool sched_can_spin(int iter);
+void sched_do_spin(void); /* 30 PAUSE instructions */
+/* Pin the goroutine to its P and return the P's id (-1 outside goroutines).
+ * Until sched_proc_unpin the caller must not block or yield. */
+int sched_proc_pin(void);
+void sched_proc_unpin(void);
+
 /* ---- panic.c ---------------------------------------------------------- */
+
+/* Run the goroutine's deferred calls newer than mark (NULL: all), newest
+ * first. Used at goroutine end and by gort_exit. */
+struct defer_rec;
+void run_defers(struct g *gp, struct defer_rec *mark);
 
 /* Print "fatal error: msg", the current goroutine's backtrace, exit 2. */
 _Noreturn void gort__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -6,7 +6,7 @@
  *   slot:  [ guard | stack (grows down) ............ ]
  *          guard_lo stack_lo                   stack_hi
  *
- * G structs are packed densely in their own slabs (128 bytes each), apart
+ * G structs are packed densely in their own slabs (192 bytes each), apart
  * from the stacks: run queues, free lists and the global queue walk Gs, and
  * Gs spread one per stack slot would cost a cache and TLB miss each. A G
  * and its slot stay paired for life: dead Gs are reused through free lists
@@ -134,7 +134,7 @@ static void chunk_new(int node)
     sa.cur_nguard[node] = nguard;
 }
 
-#define G_SIZE 128
+#define G_SIZE 192
 _Static_assert(sizeof(struct g) <= G_SIZE, "struct g outgrew its slab slot");
 #define GSLAB_SIZE (1UL << 20)
 
