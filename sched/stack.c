@@ -141,7 +141,7 @@ _Static_assert(sizeof(struct g) <= G_SIZE, "struct g outgrew its slab slot");
 /* A zeroed G from the slab; sa.lock held. */
 static struct g *g_new(void)
 {
-    if (sa.gslab_next == sa.gslab_end) {
+    if ((size_t)(sa.gslab_end - sa.gslab_next) < G_SIZE) {
         int err;
         char *slab = ki_mmap_anon(GSLAB_SIZE, false, &err);
         if (!slab) gort__fatal("out of memory (goroutine structs: errno %d)", -err);
