@@ -119,8 +119,21 @@ const char *gstatus_name(uint32_t s)
 
 const char *waitreason_name(uint32_t w)
 {
-    static const char *const names[] = {"", "semacquire", "sync.WaitGroup.Wait", "locked thread",
-                                        "test wait"};
+    static const char *const names[] = {"",
+                                        "semacquire",
+                                        "sync.WaitGroup.Wait",
+                                        "locked thread",
+                                        "test wait",
+                                        "chan send",
+                                        "chan receive",
+                                        "chan send (nil chan)",
+                                        "chan receive (nil chan)",
+                                        "select",
+                                        "select (no cases)",
+                                        "sync.Mutex.Lock",
+                                        "sync.RWMutex.RLock",
+                                        "sync.RWMutex.Lock",
+                                        "sync.Cond.Wait"};
     return w < sizeof names / sizeof *names ? names[w] : "?";
 }
 

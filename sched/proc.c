@@ -430,6 +430,13 @@ static void startm(struct p *p, bool spinning)
 
 void wakep(void)
 {
+    /* One P and we hold it: none can be idle (gomaxprocs changes only with
+     * the world stopped). A caller without a P (blocking region, foreign
+     * thread) may be readying work for an idle P: it takes the full path. */
+    if (atomic_load_explicit(&gomaxprocs, memory_order_relaxed) == 1) {
+        struct m *m = gort_m();
+        if (m && m->p) return;
+    }
     /* Step (2) of the wake-up protocol: the caller's queue store before our
      * loads. Pairs with the seq_cst nmspinning decrement in findrunnable. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -907,7 +914,6 @@ void gopark(unlock_fn unlockf, void *arg, enum waitreason why)
     if (GORT_UNLIKELY(!m->p))
         gort__fatal("a blocking gort call was made inside gort_blocking_begin/end");
     gp->waitreason = why;
-    gp->waitsince = ki_nanotime();
     gsched(gp, POST_PARK, unlockf, arg);
 }
 

@@ -101,7 +101,17 @@ enum waitreason {
     WAIT_SEMACQUIRE, /* "semacquire" */
     WAIT_WAITGROUP,  /* "sync.WaitGroup.Wait" */
     WAIT_LOCKED_THREAD,
-    WAIT_TEST, /* tests' own park */
+    WAIT_TEST,           /* tests' own park */
+    WAIT_CHAN_SEND,      /* "chan send" */
+    WAIT_CHAN_RECV,      /* "chan receive" */
+    WAIT_CHAN_SEND_NIL,  /* "chan send (nil chan)" */
+    WAIT_CHAN_RECV_NIL,  /* "chan receive (nil chan)" */
+    WAIT_SELECT,         /* "select" */
+    WAIT_SELECT_NOCASES, /* "select (no cases)" */
+    WAIT_SYNC_MUTEX,     /* "sync.Mutex.Lock" */
+    WAIT_SYNC_RWMUTEX_R, /* "sync.RWMutex.RLock" */
+    WAIT_SYNC_RWMUTEX_W, /* "sync.RWMutex.Lock" */
+    WAIT_SYNC_COND,      /* "sync.Cond.Wait" */
 };
 
 /* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
@@ -124,7 +134,7 @@ struct g {
     uint8_t is_main;
     uint8_t unguarded; /* no guard page: a canary at stack_lo is checked */
     uint64_t parent_goid;
-    int64_t waitsince; /* gort_now() when it parked */
+    int64_t waitsince; /* reserved: when it parked (a coarse clock, later) */
     void *param;       /* wake-up data from the readier (select: the winning case) */
     /* panics (panic.c); touched only by the goroutine itself */
     struct defer_rec *defers; /* gort_defer calls, newest first */
@@ -132,6 +142,7 @@ struct g {
     char *panicmsg;           /* text of the latest panic (heap; reused) */
     char *panicprev;          /* text of the panic a nested one interrupted */
     uint8_t panicking;
+    _Atomic uint32_t selectdone; /* a select's first waker CASes 0 -> 1 (sync/chan.c) */
 #if GORT_ASAN
     void *asan_fake_stack;
 #endif

@@ -6,7 +6,7 @@
  * object needs no setup. Each bucket holds a list of per-address queues: the
  * head waiter of each address is on the bucket list, the others hang off it
  * in FIFO order (a waiter re-queued after losing a race goes first: lifo).
- * Waiter records (struct sudog) live on the waiting goroutine's stack.
+ * Waiter records (struct semawaiter, Go's sudog) live on the waiting goroutine's stack.
  *
  * Lost-wakeup protocol, per bucket (the two steps marked * are seq_cst RMWs,
  * i.e. full barriers, and form a Dekker pair):
@@ -29,19 +29,19 @@
 
 #define SEMTAB_SIZE 251
 
-struct sudog {
+struct semawaiter {
     struct g *g;
     uint32_t *addr;
-    struct sudog *next;     /* next waiter on the same address */
-    struct sudog *tail;     /* in a head: last waiter on this address */
-    struct sudog *nexthead; /* in a head: next address's head in the bucket */
-    bool ticket;            /* the releaser handed the count to us */
+    struct semawaiter *next;     /* next waiter on the same address */
+    struct semawaiter *tail;     /* in a head: last waiter on this address */
+    struct semawaiter *nexthead; /* in a head: next address's head in the bucket */
+    bool ticket;                 /* the releaser handed the count to us */
 };
 
 struct semroot {
     struct rlock lock;
     _Atomic uint32_t nwait; /* waiters in this bucket (see protocol) */
-    struct sudog *heads;
+    struct semawaiter *heads;
 } __attribute__((aligned(CACHE_LINE)));
 
 static struct semroot semtab[SEMTAB_SIZE];
@@ -63,11 +63,11 @@ static bool can_acquire(uint32_t *addr)
 }
 
 /* root->lock held. */
-static void queue(struct semroot *root, struct sudog *s, bool lifo)
+static void queue(struct semroot *root, struct semawaiter *s, bool lifo)
 {
-    struct sudog **pp = &root->heads;
+    struct semawaiter **pp = &root->heads;
     for (; *pp; pp = &(*pp)->nexthead) {
-        struct sudog *h = *pp;
+        struct semawaiter *h = *pp;
         if (h->addr != s->addr) continue;
         if (lifo) { /* s becomes the head */
             s->next = h;
@@ -90,12 +90,12 @@ static void queue(struct semroot *root, struct sudog *s, bool lifo)
 }
 
 /* root->lock held. */
-static struct sudog *dequeue(struct semroot *root, uint32_t *addr)
+static struct semawaiter *dequeue(struct semroot *root, uint32_t *addr)
 {
-    for (struct sudog **pp = &root->heads; *pp; pp = &(*pp)->nexthead) {
-        struct sudog *h = *pp;
+    for (struct semawaiter **pp = &root->heads; *pp; pp = &(*pp)->nexthead) {
+        struct semawaiter *h = *pp;
         if (h->addr != addr) continue;
-        struct sudog *n = h->next;
+        struct semawaiter *n = h->next;
         if (n) {
             n->tail = h->tail;
             n->nexthead = h->nexthead;
@@ -120,7 +120,7 @@ void sema_acquire(uint32_t *addr, bool lifo, enum waitreason why)
 {
     if (can_acquire(addr)) return;
     struct semroot *root = semroot(addr);
-    struct sudog s = {.g = gort_g(), .addr = addr};
+    struct semawaiter s = {.g = gort_g(), .addr = addr};
     for (;;) {
         rlock_acquire(&root->lock);
         atomic_fetch_add(&root->nwait, 1); /* seq_cst, see protocol */
@@ -147,7 +147,7 @@ void sema_release(uint32_t *addr, bool handoff)
         rlock_release(&root->lock);
         return;
     }
-    struct sudog *s = dequeue(root, addr);
+    struct semawaiter *s = dequeue(root, addr);
     if (s) atomic_fetch_sub(&root->nwait, 1);
     rlock_release(&root->lock);
     if (!s) return;
@@ -161,9 +161,9 @@ uint32_t sema_nwait(uint32_t *addr)
     struct semroot *root = semroot(addr);
     uint32_t n = 0;
     rlock_acquire(&root->lock);
-    for (struct sudog *h = root->heads; h; h = h->nexthead)
+    for (struct semawaiter *h = root->heads; h; h = h->nexthead)
         if (h->addr == addr)
-            for (struct sudog *s = h; s; s = s->next)
+            for (struct semawaiter *s = h; s; s = s->next)
                 n++;
     rlock_release(&root->lock);
     return n;

@@ -313,6 +313,34 @@ static void test_fp_control_per_goroutine(void **state)
     assert_int_equal(fegetround(), FE_TONEAREST);
 }
 
+/* With one P idle and every M asleep, a thread gort did not create readies
+ * the main goroutine: it lands on the global queue, and wakep must start an
+ * M for the idle P even though gomaxprocs is 1 (only a caller that holds the
+ * P may skip that). A lost wake-up here hangs the test (killed by the
+ * runner's timeout). */
+static gort_waitgroup foreign_wg;
+
+static void *foreign_done(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    gort_wg_done(&foreign_wg);
+    return NULL;
+}
+
+static void test_foreign_thread_wakes_idle_p(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        gort_wg_add(&foreign_wg, 1);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, foreign_done, NULL), 0);
+        gort_wg_wait(&foreign_wg);
+        pthread_join(t, NULL);
+    }
+}
+
 static int run(int argc, char **argv)
 {
     (void)argc;
@@ -327,6 +355,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_yield_alternates),
         cmocka_unit_test(test_global_queue_every_61_ticks),
         cmocka_unit_test(test_fp_control_per_goroutine),
+        cmocka_unit_test(test_foreign_thread_wakes_idle_p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
