@@ -9,16 +9,16 @@
  * note: key 0 -> 1 exactly once per clear. The sleeper re-checks the key
  * around futex_wait, so a wakeup that comes first is never lost.
  *
- * Both may be used from threads gort did not create (gort_m() is NULL then).
- * The holder of an rlock must not park its goroutine (parking with a lock
- * held is done only through gopark's unlockf, after the switch).
+ * Both may be used from threads gort did not create. The holder of an rlock
+ * must not park its goroutine (parking with a lock held is done only through
+ * gopark's unlockf, after the switch) and never runs user code, so a
+ * preemption signal, which refuses any PC inside gort, cannot stop a holder:
+ * the lock needs no per-M count.
  */
 #include "sched/sched.h"
 
 void rlock_acquire(struct rlock *l)
 {
-    struct m *m = gort_m();
-    if (m) m->locks++;
     uint32_t c = 0;
     /* Acquire: the critical section's reads see the previous holder's
      * writes; pairs with the release exchange in rlock_release. */
@@ -44,8 +44,6 @@ void rlock_release(struct rlock *l)
     uint32_t old = atomic_exchange_explicit(&l->key, 0, memory_order_release);
     if (GORT_UNLIKELY(old == 0)) sched_throw("rlock_release: unlock of unlocked lock");
     if (old == 2) ki_futex_wake(&l->key, 1);
-    struct m *m = gort_m();
-    if (m) m->locks--;
 }
 
 void note_sleep(struct note *n)

@@ -121,13 +121,13 @@ static uint32_t runq_grab(struct p *victim, _Atomic(struct g *) *batch, uint32_t
             struct g *next = atomic_load_explicit(&victim->runnext, memory_order_relaxed);
             if (!next) return 0;
             /* The victim is probably about to run its runnext (it was just
-             * readied by the running G, which will block soon). Give it a
-             * few microseconds before stealing, as Go does. */
-            if (atomic_load_explicit(&victim->status, memory_order_relaxed) == P_RUNNING) {
-                int64_t until = ki_nanotime() + 3000;
-                while (ki_nanotime() < until)
-                    __builtin_ia32_pause();
-            }
+             * readied by the running G, which will block soon: a channel
+             * hand-off). Sleep a moment before stealing it, as Go does with
+             * usleep(3), which the kernel's timer slack stretches to ~50 us:
+             * a shorter busy-wait steals ping-pong partners mid-hand-off and
+             * spreads them over two Ps. */
+            if (atomic_load_explicit(&victim->status, memory_order_relaxed) == P_RUNNING)
+                ki_nanosleep(3000);
             if (!atomic_compare_exchange_strong_explicit(
                     &victim->runnext, &next, NULL, memory_order_acquire, memory_order_relaxed))
                 continue;

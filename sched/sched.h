@@ -63,8 +63,7 @@ struct p;
 /* ---- runtime lock and note (lock.c) ----------------------------------- */
 
 /* A futex mutex for runtime-internal state: a short spin, then sleep. Holding
- * one forbids switching goroutines (the holder must not park). Counts in
- * m->locks while held (a future preemption signal will not stop such an M). */
+ * one forbids switching goroutines (the holder must not park). */
 struct rlock {
     _Atomic uint32_t key; /* 0 free, 1 held, 2 held with sleepers */
 };
@@ -179,7 +178,7 @@ struct m {
     bool spinning;       /* looking for work; counted in sched.nmspinning */
     bool blocked;        /* in a blocking region */
     bool exiting;        /* a locked goroutine exited: the thread ends */
-    uint32_t locks;      /* runtime locks held */
+    uint32_t locks;      /* sched_proc_pin depth: no preemption while > 0 */
     struct g *lockedg;   /* goroutine wired to this thread */
     struct note park;    /* sleeps here when idle */
     struct m *schedlink; /* idle M list; protected by sched.lock */
