@@ -175,8 +175,20 @@ void print_all_goroutines(int fd)
     }
 }
 
+/* One thread reports a fatal error; any other that fails meanwhile waits for
+ * the process to end rather than interleave its report. */
+static _Atomic int dying;
+
+static void claim_dying(void)
+{
+    if (atomic_exchange(&dying, 1))
+        for (;;)
+            pause();
+}
+
 static void vfatal(const char *prefix, const char *fmt, va_list ap, bool all)
 {
+    claim_dying();
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     flush_stdio_best_effort();
@@ -296,6 +308,7 @@ _Noreturn void gort_panic(const char *fmt, ...)
         if (tf) longjmp(tf->jb, 1);
     }
     /* Unrecovered. */
+    claim_dying();
     flush_stdio_best_effort();
     if (gp && gp->panicprev) {
         put(2, "panic: ");

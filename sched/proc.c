@@ -36,11 +36,13 @@
  * also from any thread); functions named *_g0 or documented "on g0" only
  * from the scheduler context.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gort.h"
 #include "sched/sched.h"
@@ -619,6 +621,9 @@ top:;
         m->spinning = false;
         if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
             sched_throw("findrunnable: negative nmspinning");
+        /* StoreLoad between the decrement and the re-check (a full barrier
+         * on x86 already; the C11 model wants the fence). */
+        atomic_thread_fence(memory_order_seq_cst);
         bool work = atomic_load(&sched.runqsize) > 0;
         for (int32_t i = 0; i < procs && !work; i++)
             work = !runq_empty(allp[i]);
@@ -643,6 +648,7 @@ static _Noreturn void mexit(struct m *m)
     if (m->p) handoffp(releasep(m));
     rlock_acquire(&sched.lock);
     sched.mcount--;
+    checkdead(); /* we may have been the last M running */
     rlock_release(&sched.lock);
     ki_sigaltstack_free();
     gort__tls_m = NULL;
@@ -729,16 +735,40 @@ static int64_t count_goroutines(void)
 
 void print_all_goroutines(int fd);
 
+/* Whether the process has threads gort did not create: every task in
+ * /proc/self/task must be an M (live or exiting: allm keeps them all) or a
+ * gort helper thread. Read only on the way to a deadlock verdict (rare);
+ * sched.lock held. Unreadable means "assume yes". */
+static bool foreign_threads_exist(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return true;
+    bool foreign = false;
+    struct dirent *e;
+    while (!foreign && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        bool known = tid == sched.trace_tid;
+        for (struct m *m = allm; m && !known; m = m->alllink)
+            known = m->tid == tid;
+        foreign = !known;
+    }
+    closedir(d);
+    return foreign;
+}
+
 /* sched.lock held. Called whenever an M goes idle: if no M is running, no
  * goroutine can ever run again (nothing is queued, or an M would have taken
  * it; no blocking region is in progress, or its M would count as running). */
 static void checkdead(void)
 {
-    if (!sched.started || atomic_load_explicit(&sched.foreign, memory_order_relaxed))
-        return; /* a thread outside gort may still ready someone */
+    if (!sched.started) return;
     int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked;
     if (run > 0) return;
     if (run < 0) sched_throw("checkdead: inconsistent M counts");
+    /* A thread gort did not create may still call gort_go or ready someone
+     * (Go disables this check in c-shared builds for the same reason). */
+    if (foreign_threads_exist()) return;
     if (count_goroutines() == 0 && sched.main_exited)
         gort__fatal("no goroutines (main called gort_exit) - deadlock!");
     gort__fatal("all goroutines are asleep - deadlock!");
@@ -789,6 +819,69 @@ static void steal_order_reset(int32_t procs)
         if (allp[i]->node != allp[0]->node) any_remote_node = true;
 }
 
+/* fork(). Only the forking thread lives on in the child. The prepare
+ * handler takes the scheduler's locks (in lock order) so the child copies a
+ * consistent state; the parent releases them. The child rebuilds a runtime
+ * of one M, the forking thread: other Ms are gone, their Ps go idle with
+ * their queued goroutines moved to the global queue (any M started later
+ * runs them), and goroutines that were running on other threads at the
+ * moment of fork are lost, as their threads are. Channel and semaphore
+ * locks held by vanished threads at that instant stay held: fork from a
+ * quiet moment, or exec at once (the usual fork-exec needs none of this).
+ * Forking from a thread gort did not create leaves a child whose scheduler
+ * is unusable until exec. */
+static void fork_prepare(void)
+{
+    rlock_acquire(&sched.lock);
+    rlock_acquire(&sched.gflock);
+    stack_fork_lock();
+}
+
+static void fork_parent(void)
+{
+    stack_fork_unlock(false);
+    rlock_release(&sched.gflock);
+    rlock_release(&sched.lock);
+}
+
+static void fork_child(void)
+{
+    stack_fork_unlock(true);
+    atomic_store_explicit(&sched.gflock.key, 0, memory_order_relaxed);
+    atomic_store_explicit(&sched.lock.key, 0, memory_order_relaxed);
+    atomic_store_explicit(&sched.world_lock.key, 0, memory_order_relaxed);
+    sched.world_held = false;
+    sched.world_waiters = NULL;
+    atomic_store(&sched.gcwaiting, 0);
+    sched.stopwait = 0;
+    sched.trace_tid = 0;
+    struct m *self = gort_m();
+    if (!self) return;
+    self->tid = ki_gettid();
+    self->alllink = NULL;
+    self->spinning = false;
+    self->schedlink = NULL;
+    allm = self;
+    sched.mcount = 1;
+    sched.midle = NULL;
+    sched.nmidle = 0;
+    sched.nmidlelocked = 0;
+    atomic_store(&sched.nmspinning, 0);
+    sched.pidle = NULL;
+    atomic_store(&sched.npidle, 0);
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = procs - 1; i >= 0; i--) {
+        struct p *p = allp[i];
+        if (p == self->p) continue;
+        p->m = NULL;
+        bool inherit;
+        struct g *gp;
+        while ((gp = runq_get(p, &inherit)))
+            globrunq_put_locked(gp);
+        pidleput(p);
+    }
+}
+
 static void main_goroutine(void *unused)
 {
     (void)unused;
@@ -833,6 +926,7 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     runq_put(allp[0], gp, true);
 
     sched.started = true;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (cfg.schedtrace_ms > 0) schedtrace_start();
     schedule(m);
 }
@@ -882,7 +976,6 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
         count_goroutine(p, 1);
         runq_put(p, gp, true);
     } else {
-        if (!m) atomic_store(&sched.foreign, true);
         atomic_fetch_add(&sched.ngoroutine, 1);
         globrunq_put(gp);
     }
@@ -926,7 +1019,6 @@ void goready(struct g *gp, bool next)
     if (m && m->p) {
         runq_put(m->p, gp, next);
     } else {
-        if (!m) atomic_store(&sched.foreign, true);
         globrunq_put(gp);
     }
     wakep();
@@ -1035,6 +1127,49 @@ void gort_blocking_end(void)
 
 /* ---- stop-the-world and changing gomaxprocs ------------------------------ */
 
+/* One stop-the-world at a time (Go's worldsema): a second stopper would
+ * overwrite stopwait and both would sleep forever holding their Ps. The
+ * lock parks goroutines, not threads; release hands it to the first waiter. */
+struct worldwaiter {
+    struct g *g;
+    struct worldwaiter *next;
+};
+
+static bool unlock_world_lock(struct g *gp, void *arg)
+{
+    (void)gp;
+    rlock_release(arg);
+    return true;
+}
+
+static void world_lock(void)
+{
+    rlock_acquire(&sched.world_lock);
+    if (!sched.world_held) {
+        sched.world_held = true;
+        rlock_release(&sched.world_lock);
+        return;
+    }
+    struct worldwaiter w = {gort_g(), NULL}, **pp = &sched.world_waiters;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = &w;
+    gopark(unlock_world_lock, &sched.world_lock, WAIT_SEMACQUIRE);
+    /* world_unlock handed us the lock (world_held stayed true). */
+}
+
+static void world_unlock(void)
+{
+    rlock_acquire(&sched.world_lock);
+    struct worldwaiter *w = sched.world_waiters;
+    if (w)
+        sched.world_waiters = w->next;
+    else
+        sched.world_held = false;
+    rlock_release(&sched.world_lock);
+    if (w) goready(w->g, false);
+}
+
 /* Stop every P but the caller's. Goroutines stop at their next scheduling
  * point (yield, park, exit, spawn's wake-up). */
 static void stop_the_world(struct m *m)
@@ -1142,7 +1277,13 @@ int gort_maxprocs(int n)
     struct m *m = gort_m();
     if (!m || !m->curg || !m->p)
         gort_panic("gort_maxprocs: changing the number of processors needs a running goroutine");
-    stop_the_world(m);
-    start_the_world(m, n);
+    world_lock();
+    m = gort_m(); /* world_lock may park us */
+    old = atomic_load(&gomaxprocs);
+    if (n != old) {
+        stop_the_world(m);
+        start_the_world(m, n);
+    }
+    world_unlock();
     return old;
 }

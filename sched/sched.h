@@ -23,9 +23,11 @@
  * can neither cache nor move across a call; nothing in gort keeps a TLS
  * address across a switch point.
  *
- * Lock order (outer first): sched.lock > sched.gflock > stack allocator lock.
- * sema bucket locks are leaves: nothing is acquired while holding one except
- * during the post-switch unlock.
+ * Lock order (outer first): sched.world_lock > sema bucket locks, channel
+ * locks > sched.lock > sched.gflock > stack allocator lock. Locks handed to
+ * gopark's unlockf stay held across the switch, and the switch may take
+ * sched.lock (global queue), so none of those may be taken while holding
+ * sched.lock.
  */
 #ifndef GORT_SCHED_H
 #define GORT_SCHED_H
@@ -259,8 +261,11 @@ struct sched {
 
     _Atomic uint64_t goidgen;   /* last goroutine id handed out */
     _Atomic int64_t ngoroutine; /* counts of foreign spawns and destroyed Ps */
-    _Atomic bool foreign;       /* a thread outside gort readied or spawned a G */
-    bool main_exited;           /* main goroutine called gort_exit */
+    pid_t trace_tid;            /* the schedtrace thread (not an M), or 0 */
+    bool world_held;            /* stop-the-world in progress (world_lock) */
+    struct worldwaiter *world_waiters;
+    struct rlock world_lock; /* protects world_held, world_waiters */
+    bool main_exited;        /* main goroutine called gort_exit */
     bool started;
 };
 
@@ -350,9 +355,17 @@ static inline uint32_t runq_len(struct p *p)
     uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
     return t - h;
 }
+/* Consistent snapshot (Go's runqempty): between reading the queue and
+ * runnext, the owner may move runnext to the tail and take a new one; a
+ * tail unchanged across the runnext read rules that out. */
 static inline bool runq_empty(struct p *p)
 {
-    return runq_len(p) == 0 && !atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+        struct g *next = atomic_load_explicit(&p->runnext, memory_order_acquire);
+        if (t == atomic_load_explicit(&p->runqtail, memory_order_acquire)) return h == t && !next;
+    }
 }
 /* Global queue. _locked: sched.lock held. */
 void globrunq_put_locked(struct g *gp);
@@ -382,6 +395,8 @@ bool stack_addr_in_guard(const struct g *gp, uintptr_t addr);
 void stack_prepare(struct g *gp);
 /* Exchange the stacks of a dead G and a G that has never run (stack.c). */
 void stack_swap(struct g *a, struct g *b);
+void stack_fork_lock(void);
+void stack_fork_unlock(bool child);
 /* All Gs ever made (a snapshot: the table only grows). */
 size_t stack_allgs(struct g ***out);
 #define STACK_CANARY 0x60a7c0ffee15dead

@@ -234,6 +234,22 @@ bool stack_addr_in_guard(const struct g *gp, uintptr_t addr)
     return false;
 }
 
+/* fork(): the allocator lock is held across fork so the child's copy of the
+ * chunk state is consistent (proc.c's atfork handlers, lock order after
+ * sched.gflock). */
+void stack_fork_lock(void)
+{
+    rlock_acquire(&sa.lock);
+}
+
+void stack_fork_unlock(bool child)
+{
+    if (child)
+        atomic_store_explicit(&sa.lock.key, 0, memory_order_relaxed);
+    else
+        rlock_release(&sa.lock);
+}
+
 size_t stack_allgs(struct g ***out)
 {
     *out = allgs;

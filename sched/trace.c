@@ -60,6 +60,10 @@ static void schedtrace_once(void)
 static void schedtrace_loop(void *arg)
 {
     (void)arg;
+    /* Not an M: checkdead must not take it for a foreign thread. */
+    rlock_acquire(&sched.lock);
+    sched.trace_tid = ki_gettid();
+    rlock_release(&sched.lock);
     for (;;) {
         ki_nanosleep((int64_t)cfg.schedtrace_ms * 1000000);
         schedtrace_once();
@@ -69,6 +73,7 @@ static void schedtrace_loop(void *arg)
 void schedtrace_start(void)
 {
     trace_start = ki_nanotime();
+
     int r = ki_thread_start(schedtrace_loop, NULL, 0);
     if (r < 0) gort__fatal("schedtrace: cannot start thread (errno %d)", -r);
 }

@@ -124,6 +124,9 @@ void sema_acquire(uint32_t *addr, bool lifo, enum waitreason why)
     for (;;) {
         rlock_acquire(&root->lock);
         atomic_fetch_add(&root->nwait, 1); /* seq_cst, see protocol */
+        /* The RMW is a full barrier on x86; the fence makes the Dekker
+         * pair with sema_release hold in the C11 model too. */
+        atomic_thread_fence(memory_order_seq_cst);
         if (can_acquire(addr)) {
             atomic_fetch_sub(&root->nwait, 1);
             rlock_release(&root->lock);
@@ -151,9 +154,12 @@ void sema_release(uint32_t *addr, bool handoff)
     if (s) atomic_fetch_sub(&root->nwait, 1);
     rlock_release(&root->lock);
     if (!s) return;
-    if (handoff && can_acquire(addr)) s->ticket = true;
+    /* Decide before readying: once readied, s (on the waiter's stack) may
+     * be gone at any moment. */
+    bool ticket = handoff && can_acquire(addr);
+    s->ticket = ticket;
     goready(s->g, true);
-    if (handoff && s->ticket) gort_yield(); /* let the waiter, now in runnext, run at once */
+    if (ticket) gort_yield(); /* let the waiter, now in runnext, run at once */
 }
 
 uint32_t sema_nwait(uint32_t *addr)

@@ -398,6 +398,21 @@ static void test_deadlock_locked_thread(void **state)
     }
 }
 
+/* The last running thread ends (a wired goroutine exited) while main is
+ * asleep: deadlock detection runs on that thread's way out too. */
+static void test_deadlock_after_locked_exit(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NPROCS_VARIANTS; i++) {
+        struct run r;
+        run_victim("deadlock-locked-exit", procs_variants[i], &r);
+        CHECK(&r, "deadlock-locked-exit", exited_with(&r, 2));
+        CHECK(&r, "deadlock-locked-exit",
+              has_line(r.err, "fatal error: all goroutines are asleep - deadlock!"));
+        run_free(&r);
+    }
+}
+
 /* A goroutine wired to its thread parks and another goroutine (on another
  * thread) readies it: the wired thread is woken to run it, and no deadlock
  * may be reported meanwhile. */
@@ -620,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_deadlock_child),
         cmocka_unit_test(test_deadlock_locked_thread),
+        cmocka_unit_test(test_deadlock_after_locked_exit),
         cmocka_unit_test(test_locked_thread_wakeup),
         cmocka_unit_test(test_no_false_deadlock_in_blocking_region),
         cmocka_unit_test(test_goexit_main),

@@ -984,6 +984,141 @@ static void test_locked_main_no_false_deadlock(void **state)
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
+/* fork() from a goroutine while others run on other threads: the child
+ * keeps a usable runtime of one thread (proc.c's atfork handlers) and can
+ * spawn goroutines, wait and hand values over channels. */
+static _Atomic int fork_stop;
+
+static void fork_busy(void *arg)
+{
+    while (!atomic_load(&fork_stop))
+        gort_yield();
+    gort_wg_done(arg);
+}
+
+static void fork_child_worker(void *arg)
+{
+    gort_wg_done(arg);
+}
+
+static void fork_pong(void *arg)
+{
+    gort_chan *c = arg;
+    int v;
+    while (gort_chan_recv(c, &v)) {
+        v++;
+        gort_chan_send(c, &v);
+        if (v > 2000) break;
+    }
+}
+
+static int fork_child_main(void)
+{
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 200);
+    for (int i = 0; i < 200; i++)
+        gort_go(fork_child_worker, &wg);
+    gort_wg_wait(&wg);
+    gort_chan *c = gort_chan_make(sizeof(int), 0);
+    gort_go(fork_pong, c);
+    int v = 0;
+    for (int i = 0; i < 1000; i++) {
+        v++;
+        gort_chan_send(c, &v);
+        gort_chan_recv(c, &v);
+    }
+    return v == 2000 ? 42 : 1;
+}
+
+static void test_fork_child_keeps_runtime(void **state)
+{
+    (void)state;
+    gort_waitgroup busy = {0};
+    atomic_store(&fork_stop, 0);
+    gort_wg_add(&busy, 4);
+    for (int i = 0; i < 4; i++)
+        gort_go(fork_busy, &busy);
+    for (int round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) _exit(fork_child_main());
+        int status = 0;
+        int64_t deadline = gort_now() + 20000000000LL;
+        pid_t r;
+        gort_blocking_begin();
+        while ((r = waitpid(pid, &status, WNOHANG)) == 0 && gort_now() < deadline) {
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        gort_blocking_end();
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("forked child hung");
+        }
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 42);
+    }
+    atomic_store(&fork_stop, 1);
+    gort_wg_wait(&busy);
+}
+
+/* Several goroutines change gort_maxprocs at once while others run: stop-
+ * the-world is serialised (a second stopper used to overwrite the first's
+ * count and both slept forever). Every call returns a value in range and
+ * no goroutine is lost. */
+static _Atomic int mp_stop;
+static _Atomic long mp_work;
+
+static void mp_spinner(void *arg)
+{
+    while (!atomic_load(&mp_stop)) {
+        atomic_fetch_add(&mp_work, 1);
+        gort_yield();
+    }
+    gort_wg_done(arg);
+}
+
+static _Atomic int mp_bad;
+static gort_waitgroup mp_changers;
+
+static void mp_changer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 500; i++) {
+        seed = seed * 1103515245 + 12345;
+        int old = gort_maxprocs(2 + (int)((seed >> 16) % 3)); /* >= 2: stoppers overlap */
+        if (old < 2 || old > 4) atomic_fetch_add(&mp_bad, 1);
+    }
+}
+
+static void mp_changer_main(void *arg)
+{
+    mp_changer(arg);
+    gort_wg_done(&mp_changers);
+}
+
+static void test_maxprocs_concurrent_changers(void **state)
+{
+    (void)state;
+    int orig = gort_maxprocs(0);
+    gort_maxprocs(2);
+    gort_waitgroup spin = {0};
+    atomic_store(&mp_stop, 0);
+    gort_wg_add(&spin, 8);
+    for (int i = 0; i < 8; i++)
+        gort_go(mp_spinner, &spin);
+    gort_wg_add(&mp_changers, 4);
+    for (int i = 0; i < 4; i++)
+        gort_go(mp_changer_main, (void *)(uintptr_t)(i + 1));
+    gort_wg_wait(&mp_changers);
+    atomic_store(&mp_stop, 1);
+    gort_wg_wait(&spin);
+    gort_maxprocs(orig);
+    assert_int_equal(atomic_load(&mp_bad), 0);
+    assert_true(atomic_load(&mp_work) > 0);
+}
+
 static int run(int argc, char **argv)
 {
     (void)argc;
@@ -1013,6 +1148,8 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_sema_fifo),
         cmocka_unit_test(test_idle_uses_no_cpu),
         cmocka_unit_test(test_locked_main_no_false_deadlock),
+        cmocka_unit_test(test_fork_child_keeps_runtime),
+        cmocka_unit_test(test_maxprocs_concurrent_changers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

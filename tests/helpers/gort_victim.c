@@ -110,6 +110,14 @@ static void panic_child(void *arg)
     gort_panic("boom %d", 42);
 }
 
+static void lock_and_exit(void *arg)
+{
+    (void)arg;
+    gort_lock_thread();
+    for (int i = 0; i < 100; i++)
+        gort_yield();
+}
+
 static int run(int argc, char **argv)
 {
     if (argc < 2) {
@@ -134,6 +142,14 @@ static int run(int argc, char **argv)
         gort_wg_wait(&forever2);
     } else if (!strcmp(s, "deadlock-locked")) {
         gort_lock_thread();
+        gort_wg_wait(&forever);
+    } else if (!strcmp(s, "deadlock-locked-exit")) {
+        /* A goroutine exits while wired: its thread ends (mexit), after
+         * main is already asleep; that thread was the last one running.
+         * Main wires itself first so the exiting goroutine cannot be on the
+         * main thread (which never exits). */
+        gort_lock_thread();
+        gort_go(lock_and_exit, NULL);
         gort_wg_wait(&forever);
     } else if (!strcmp(s, "locked-wakeup")) {
         gort_waitgroup wg = {0};
