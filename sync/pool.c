@@ -35,10 +35,11 @@
  * change of local/victim. So a pool that goes unused for two collections
  * holds no memory and is off the list.
  *
- * Threads gort did not create (sched_proc_pin() == -1) cannot pin; they do
- * all their pool work under pools_lock (which excludes cleanup and array
- * replacement), put into entry 0's shared stack and take from any shared
- * stack, never touching private slots.
+ * Threads gort did not create, and goroutines inside a blocking region
+ * (sched_proc_pin() == -1: no P), cannot pin; they do all their pool work
+ * under pools_lock (which excludes cleanup and array replacement), put into
+ * entry 0's shared stack and take from any shared stack, never touching
+ * private slots.
  *
  * Lock order: pools_lock > pool_local.lock (leaf). Both are rlocks: no
  * parking while held; nothing calls new() or user code while holding them.
@@ -54,7 +55,9 @@
  *
  * Callers: goroutines or any thread; sync_pool_cleanup only from the
  * collector with the world stopped (or a test that guarantees no other pool
- * use).
+ * use). Lifetime: a gort_pool stays on the global list until two cleanups
+ * after its last use, so it must not be freed or zeroed before then (Go's
+ * collector has no such rule to state; a C user must be told).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -155,10 +158,12 @@ static void *shared_pop(struct pool_local *l)
     struct pool_chunk *c = l->shared;
     if (c && c->n == 0 && c->next) { /* drained top chunk: keep one spare */
         l->shared = c->next;
-        if (l->spare)
+        if (l->spare) {
             free(c);
-        else
+        } else {
+            c->next = NULL; /* array_free walks spare as a list */
             l->spare = c;
+        }
         c = l->shared;
     }
     if (c && c->n > 0) {
