@@ -88,7 +88,8 @@ void config_load(void)
     char msg[512];
     long long n;
     const char *s = getenv("GORT_MAXPROCS");
-    cfg.maxprocs = ki_cpu_count();
+    cfg.ncpu = ki_cpu_count();
+    cfg.maxprocs = cfg.ncpu;
     if (cfg.maxprocs > MAX_PROCS) cfg.maxprocs = MAX_PROCS;
     if (s && *s) {
         if (!parse_int(s, 1, MAX_PROCS, false, &n)) {

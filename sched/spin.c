@@ -13,7 +13,7 @@
 
 bool sched_can_spin(int iter)
 {
-    if (iter >= ACTIVE_SPIN || ki_cpu_count() <= 1) return false;
+    if (iter >= ACTIVE_SPIN || cfg.ncpu <= 1) return false;
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
     if (procs <= atomic_load_explicit(&sched.npidle, memory_order_relaxed) +
                      atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) + 1)
