@@ -430,7 +430,11 @@ static void startm(struct p *p, bool spinning)
     note_wakeup(&nm->park); /* release: nextp and spinning visible to nm */
 }
 
-void wakep(void)
+/* Start a spinning M if a P is idle and nobody spins. fenced: the caller's
+ * publication of the work was itself a seq_cst RMW (runq_put into runnext
+ * is an exchange), which already orders it before our loads: step (2) of
+ * the protocol needs no separate fence then. */
+static inline void wakep_impl(bool fenced)
 {
     /* One P and we hold it: none can be idle (gomaxprocs changes only with
      * the world stopped). A caller without a P (blocking region, foreign
@@ -441,13 +445,18 @@ void wakep(void)
     }
     /* Step (2) of the wake-up protocol: the caller's queue store before our
      * loads. Pairs with the seq_cst nmspinning decrement in findrunnable. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0) return;
+    if (!fenced) atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&sched.npidle, memory_order_seq_cst) == 0) return;
     int32_t zero = 0;
-    if (atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) != 0 ||
+    if (atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) != 0 ||
         !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
         return;
     startm(NULL, true);
+}
+
+void wakep(void)
+{
+    wakep_impl(false);
 }
 
 static void resetspinning(struct m *m)
@@ -974,12 +983,12 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
     if (p) {
         count_goroutine(p, 1);
-        runq_put(p, gp, true);
+        runq_put(p, gp, true); /* seq_cst exchange of runnext: fenced */
     } else {
         atomic_fetch_add(&sched.ngoroutine, 1);
         globrunq_put(gp);
     }
-    wakep();
+    wakep_impl(p != NULL);
     return id; /* not gp->goid: gp may already have run and been reused */
 }
 
@@ -1016,12 +1025,14 @@ void goready(struct g *gp, bool next)
         sched_throw("goready: goroutine is not waiting");
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
     struct m *m = gort_m();
+    bool fenced = false;
     if (m && m->p) {
         runq_put(m->p, gp, next);
+        fenced = next; /* runnext is published by a seq_cst exchange */
     } else {
         globrunq_put(gp);
     }
-    wakep();
+    wakep_impl(fenced);
 }
 
 _Noreturn void gort_exit(void)

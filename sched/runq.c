@@ -73,7 +73,9 @@ void runq_put_tail_slow(struct p *p, struct g *gp)
 void runq_put(struct p *p, struct g *gp, bool next)
 {
     if (next) {
-        gp = atomic_exchange_explicit(&p->runnext, gp, memory_order_acq_rel);
+        /* seq_cst: this RMW also serves as step (2) of the wake-up protocol
+         * for callers that wakep next (proc.c, wakep_impl(fenced)). */
+        gp = atomic_exchange_explicit(&p->runnext, gp, memory_order_seq_cst);
         if (!gp) return;
         /* Kick the old runnext to the tail. */
     }

@@ -277,7 +277,7 @@ extern struct m *allm; /* protected by sched.lock (append-only) */
 /* Configuration, fixed after start (env.c). */
 struct config {
     int maxprocs;
-    int ncpu;              /* CPUs this process may use, read once at start */
+    int ncpu;          /* CPUs this process may use, read once at start */
     size_t stack_size; /* usable bytes per goroutine stack */
     int schedtrace_ms; /* 0: off */
     bool scheddetail;
