@@ -1,5 +1,5 @@
 /* sched/signal.c: the fault handler that turns a guard-page hit into
- * "fatal error: stack overflow".
+ * "fatal error: stack overflow", and the SIGQUIT goroutine dump.
  *
  * SIGSEGV and SIGBUS run on the thread's alternate signal stack (set up for
  * every M by signals_thread_init), since the faulting stack is full. If the
@@ -8,6 +8,15 @@
  * async-signal-safe calls, and exits with status 2. Any other fault is
  * passed on to the handler that was installed before gort's (ASan's, or the
  * default action, which then dumps core as usual).
+ *
+ * SIGQUIT (Ctrl-\) prints every goroutine, as Go does: id, state or wait
+ * reason, creator, and the backtrace of each goroutine that is not running
+ * (from its saved context) and of the one the signal interrupted; then the
+ * process exits with status 2. It reads scheduler state without locks
+ * (a dump, not a snapshot: a goroutine may change state while printed) and
+ * prints raw PCs only, since symbol lookup is not async-signal-safe
+ * (`addr2line -e PROG` resolves them). A handler the program installs later
+ * replaces this one.
  */
 #include <signal.h>
 #include <string.h>
@@ -75,8 +84,56 @@ static void fault_handler(int sig, siginfo_t *info, void *uctx)
     _exit(2);
 }
 
+static void put_g_header(const struct g *gp, const char *state)
+{
+    char num[24];
+    put("\ngoroutine ");
+    put(fmt_u(num + sizeof num, gp->goid));
+    put(" [");
+    put(state);
+    put("]:\n");
+}
+
+static void quit_handler(int sig, siginfo_t *info, void *uctx)
+{
+    (void)sig;
+    (void)info;
+    struct m *self = gort_m();
+    struct g *cur = self ? self->curg : NULL;
+    char num[24];
+    put("SIGQUIT: quit\n");
+    if (cur) {
+        ucontext_t *uc = uctx;
+        put_g_header(cur, "running");
+        print_backtrace(2, (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+                        (uintptr_t)uc->uc_mcontext.gregs[REG_RBP], cur->stack_lo, cur->stack_hi,
+                        true);
+    }
+    struct g **gs;
+    size_t n = stack_allgs(&gs);
+    for (size_t i = 0; i < n; i++) {
+        struct g *gp = gs[i];
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (gp == cur || st == G_DEAD || st == G_IDLE) continue;
+        put_g_header(gp, st == G_WAITING ? waitreason_name(gp->waitreason) : gstatus_name(st));
+        if (st == G_RUNNING || st == G_SYSCALL) {
+            put("\tgoroutine running on other thread; stack unavailable\n");
+        } else if (gp->sp) {
+            uintptr_t *sp = gp->sp; /* the frame gort__ctx_switch pushed */
+            print_backtrace(2, sp[7], sp[6], gp->stack_lo, gp->stack_hi, true);
+        }
+        if (gp->parent_goid) {
+            put("created by goroutine ");
+            put(fmt_u(num + sizeof num, gp->parent_goid));
+            put("\n");
+        }
+    }
+    _exit(2);
+}
+
 void signals_init(void)
 {
+    ki_signal_install(SIGQUIT, quit_handler, NULL);
     ki_signal_install(SIGSEGV, fault_handler, &old_segv);
     ki_signal_install(SIGBUS, fault_handler, &old_bus);
 }

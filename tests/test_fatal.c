@@ -398,6 +398,22 @@ static void test_deadlock_locked_thread(void **state)
     }
 }
 
+/* SIGQUIT dumps every goroutine with its state (a leaked sender shows as
+ * "chan send", with its creator) and exits 2, as Go does. */
+static void test_sigquit_dump(void **state)
+{
+    (void)state;
+    struct run r;
+    run_victim("sigquit", NULL, &r);
+    CHECK(&r, "sigquit", exited_with(&r, 2));
+    CHECK(&r, "sigquit", strstr(r.out, "goroutines 2") != NULL);
+    CHECK(&r, "sigquit", has_line(r.err, "SIGQUIT: quit"));
+    CHECK(&r, "sigquit", strstr(r.err, "goroutine 1 [running]:") != NULL);
+    CHECK(&r, "sigquit", strstr(r.err, " [chan send]:") != NULL);
+    CHECK(&r, "sigquit", strstr(r.err, "created by goroutine 1") != NULL);
+    run_free(&r);
+}
+
 /* The last running thread ends (a wired goroutine exited) while main is
  * asleep: deadlock detection runs on that thread's way out too. */
 static void test_deadlock_after_locked_exit(void **state)
@@ -636,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_deadlock_child),
         cmocka_unit_test(test_deadlock_locked_thread),
         cmocka_unit_test(test_deadlock_after_locked_exit),
+        cmocka_unit_test(test_sigquit_dump),
         cmocka_unit_test(test_locked_thread_wakeup),
         cmocka_unit_test(test_no_false_deadlock_in_blocking_region),
         cmocka_unit_test(test_goexit_main),

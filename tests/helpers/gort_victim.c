@@ -32,7 +32,9 @@
  * An unknown scenario exits with status 100.
  */
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -110,6 +112,12 @@ static void panic_child(void *arg)
     gort_panic("boom %d", 42);
 }
 
+static void send_forever(void *c)
+{
+    int v = 1;
+    gort_chan_send(c, &v);
+}
+
 static void lock_and_exit(void *arg)
 {
     (void)arg;
@@ -143,6 +151,17 @@ static int run(int argc, char **argv)
     } else if (!strcmp(s, "deadlock-locked")) {
         gort_lock_thread();
         gort_wg_wait(&forever);
+    } else if (!strcmp(s, "sigquit")) {
+        /* A leaked goroutine blocked on a send with no receiver, then Ctrl-\ */
+        gort_chan *c = gort_chan_make(sizeof(int), 0);
+        gort_go(send_forever, c);
+        for (int i = 0; i < 100; i++)
+            gort_yield();
+        printf("goroutines %d\n", gort_num_goroutine());
+        fflush(stdout);
+        kill(getpid(), SIGQUIT);
+        for (;;)
+            gort_yield();
     } else if (!strcmp(s, "deadlock-locked-exit")) {
         /* A goroutine exits while wired: its thread ends (mexit), after
          * main is already asleep; that thread was the last one running.
