@@ -51,12 +51,8 @@
  * `leaked`; settle() expects exactly 1 + leaked goroutines between tests.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -64,7 +60,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,36 +68,9 @@
 #include "gort.h"
 #include "sync/sync.h"
 
-#define US  1000LL
-#define MS  1000000LL
-#define SEC 1000000000LL
+#include "gort_test.h"
 
-/* ---- helpers ----------------------------------------------------------------------- */
-
-static void nap(int64_t ns)
-{
-    struct timespec ts = {ns / SEC, ns % SEC};
-    gort_blocking_begin();
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
-
-/* Poll cond (yielding, napping now and then) for at most 10 s. */
-#define WAIT_FOR(cond)                         \
-    ({                                         \
-        int64_t dl_ = gort_now() + 10 * SEC;   \
-        bool ok_ = true;                       \
-        for (unsigned i_ = 0; !(cond); i_++) { \
-            if (gort_now() > dl_) {            \
-                ok_ = false;                   \
-                break;                         \
-            }                                  \
-            gort_yield();                      \
-            if (i_ % 64 == 63) nap(100 * US);  \
-        }                                      \
-        ok_;                                   \
-    })
+/* ---- helpers (nap, WAIT_FOR: gort_test.h) ------------------------------------------ */
 
 static int leaked; /* goroutines left blocked forever on purpose */
 
@@ -2392,210 +2360,15 @@ static void test_worker_pool(void **state)
 /* ---- subprocess: failures that must be loud (tests/helpers/chan_victim) ------------------ */
 
 #define RUN_TIMEOUT_MS 20000
-#define CAPTURE_MAX    (1 << 20)
-
-extern char **environ;
 
 static char victim_path[PATH_MAX];
-
-struct run {
-    bool exited; /* exited normally; status is its exit status */
-    int status;  /* exit status, or the signal that killed it */
-    bool timed_out;
-    int error; /* could not run it (errno) */
-    char *out, *err;
-    size_t outlen, errlen;
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-static bool drain(int fd, char **buf, size_t *len, size_t *cap)
-{
-    char tmp[16384];
-    ssize_t n = read(fd, tmp, sizeof tmp);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
-    if (n <= 0) return false;
-    size_t keep = (size_t)n;
-    if (*len + keep > CAPTURE_MAX) keep = CAPTURE_MAX - *len;
-    if (*len + keep + 1 > *cap) {
-        size_t ncap = (*len + keep + 1) * 2;
-        char *nb = realloc(*buf, ncap);
-        if (!nb) return false;
-        *buf = nb;
-        *cap = ncap;
-    }
-    memcpy(*buf + *len, tmp, keep);
-    *len += keep;
-    (*buf)[*len] = 0;
-    return true;
-}
-
-static bool same_name(const char *e, const char *o)
-{
-    const char *eq = strchr(o, '=');
-    size_t n = eq ? (size_t)(eq - o) : strlen(o);
-    return strncmp(e, o, n) == 0 && e[n] == '=';
-}
-
-/* The blocking part of run_victim: no gort call, no assertion inside. */
-static void spawn_and_wait(char *const argv[], char *const envp[], struct run *r)
-{
-    int po[2] = {-1, -1}, pe[2] = {-1, -1};
-    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
-        r->error = errno;
-        return;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(po[1]);
-    close(pe[1]);
-    if (rc != 0) {
-        r->error = rc;
-        close(po[0]);
-        close(pe[0]);
-        return;
-    }
-    size_t ocap = 0, ecap = 0;
-    struct pollfd fds[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-    int64_t deadline = now_ms() + RUN_TIMEOUT_MS;
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0) {
-            r->timed_out = true;
-            kill(pid, SIGKILL);
-            break;
-        }
-        int n = poll(fds, 2, (int)left);
-        if (n < 0 && errno != EINTR) break;
-        for (int i = 0; i < 2 && n > 0; i++) {
-            if (fds[i].fd < 0 || !fds[i].revents) continue;
-            bool more = i == 0 ? drain(fds[i].fd, &r->out, &r->outlen, &ocap)
-                               : drain(fds[i].fd, &r->err, &r->errlen, &ecap);
-            if (!more) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-            }
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0) close(fds[i].fd);
-    int st;
-    pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0) {
-        if (now_ms() > deadline && !r->timed_out) {
-            r->timed_out = true;
-            kill(pid, SIGKILL);
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    if (w != pid) {
-        r->error = errno ? errno : ECHILD;
-        return;
-    }
-    if (WIFEXITED(st)) {
-        r->exited = true;
-        r->status = WEXITSTATUS(st);
-    } else if (WIFSIGNALED(st)) {
-        r->status = WTERMSIG(st);
-    }
-}
 
 /* Run chan_victim SCENARIO with this environment plus overrides env
  * ("NAME=VALUE", NULL-terminated, may be NULL); bounded by RUN_TIMEOUT_MS. */
 static void run_victim(const char *scenario, const char *const *env, struct run *r)
 {
-    memset(r, 0, sizeof *r);
-    size_t nenv = 0, nover = 0;
-    while (environ[nenv])
-        nenv++;
-    while (env && env[nover])
-        nover++;
-    char **envp = calloc(nenv + nover + 1, sizeof *envp);
-    assert_non_null(envp);
-    size_t k = 0;
-    for (size_t i = 0; i < nenv; i++) {
-        bool replaced = false;
-        for (size_t j = 0; j < nover && !replaced; j++)
-            replaced = same_name(environ[i], env[j]);
-        if (!replaced) envp[k++] = environ[i];
-    }
-    for (size_t j = 0; j < nover; j++)
-        envp[k++] = (char *)env[j];
-    envp[k] = NULL;
     char *argv[] = {victim_path, (char *)scenario, NULL};
-    gort_blocking_begin(); /* the wait blocks this thread, not the processor */
-    spawn_and_wait(argv, envp, r);
-    gort_blocking_end();
-    free(envp);
-    if (r->error) fail_msg("chan_victim %s: could not run: %s", scenario, strerror(r->error));
-    if (!r->out) r->out = calloc(1, 1);
-    if (!r->err) r->err = calloc(1, 1);
-    assert_non_null(r->out);
-    assert_non_null(r->err);
-}
-
-static void dump(const struct run *r, const char *scenario, const char *what)
-{
-    print_error("chan_victim %s: expected %s\n", scenario, what);
-    if (r->timed_out)
-        print_error("  TIMED OUT after %d ms (killed)\n", RUN_TIMEOUT_MS);
-    else if (r->exited)
-        print_error("  exit status %d\n", r->status);
-    else
-        print_error("  killed by signal %d\n", r->status);
-    print_error("  stdout (%zu bytes):\n%.2000s\n", r->outlen, r->out);
-    print_error("  stderr (%zu bytes):\n%.2000s\n", r->errlen, r->err);
-}
-
-#define CHECK(r, scenario, cond)                   \
-    do {                                           \
-        if (!(cond)) {                             \
-            dump((r), (scenario), #cond);          \
-            fail_msg("%s: %s", (scenario), #cond); \
-        }                                          \
-    } while (0)
-
-static bool exited_with(const struct run *r, int status)
-{
-    return !r->timed_out && r->exited && r->status == status;
-}
-
-static bool has(const char *s, const char *needle)
-{
-    return strstr(s, needle) != NULL;
-}
-
-static bool has_line(const char *s, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    for (const char *l = s; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-        if (strncmp(l, prefix, n) == 0) return true;
-    return false;
+    run_prog_blocking(victim_path, argv, env, RUN_TIMEOUT_MS, r);
 }
 
 static int count_lines(const char *s, const char *prefix)
@@ -2610,26 +2383,7 @@ static int count_lines(const char *s, const char *prefix)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("GORT_TEST_HELPERS");
-    if (dir && *dir) {
-        if (strlen(dir) > sizeof victim_path - 32) return -1;
-        snprintf(victim_path, sizeof victim_path, "%s/chan_victim", dir);
-    } else {
-        char self[PATH_MAX - 32];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0) return -1;
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        snprintf(victim_path, sizeof victim_path, "%s/helpers/chan_victim", self);
-    }
-    if (access(victim_path, X_OK) != 0) {
-        print_error("test_chan: helper %s not found or not executable (build with make; run "
-                    "through scripts/run-tests.sh, which sets GORT_TEST_HELPERS)\n",
-                    victim_path);
-        return -1;
-    }
-    return 0;
+    return helper_path("chan_victim", victim_path);
 }
 
 static const char *const procs_variants[][2] = {

@@ -19,11 +19,8 @@
  * expect_overflow); nothing else differs.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,204 +28,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#define RUN_TIMEOUT_MS 20000
-#define CAPTURE_MAX    (4 << 20) /* bytes kept per stream */
+#include "gort_test.h"
 
-extern char **environ;
+#define RUN_TIMEOUT_MS 20000
 
 static char victim_path[PATH_MAX];
-
-/* What one run of the helper did. */
-struct run {
-    bool exited;    /* exited normally; status is its exit status */
-    int status;     /* exit status, or the signal that killed it */
-    bool timed_out; /* killed after RUN_TIMEOUT_MS */
-    char *out, *err;
-    size_t outlen, errlen;
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Append what fd has to *buf; returns false at EOF or error. */
-static bool drain(int fd, char **buf, size_t *len, size_t *cap)
-{
-    char tmp[65536];
-    ssize_t n = read(fd, tmp, sizeof tmp);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
-    if (n <= 0) return false;
-    size_t keep = (size_t)n;
-    if (*len + keep > CAPTURE_MAX) keep = CAPTURE_MAX - *len;
-    if (*len + keep + 1 > *cap) {
-        size_t ncap = (*len + keep + 1) * 2;
-        char *nb = realloc(*buf, ncap);
-        if (!nb) return false;
-        *buf = nb;
-        *cap = ncap;
-    }
-    memcpy(*buf + *len, tmp, keep);
-    *len += keep;
-    (*buf)[*len] = 0;
-    return true;
-}
-
-/* Does environ entry e set the variable that override o ("NAME=VALUE") sets? */
-static bool same_name(const char *e, const char *o)
-{
-    const char *eq = strchr(o, '=');
-    size_t n = eq ? (size_t)(eq - o) : strlen(o);
-    return strncmp(e, o, n) == 0 && e[n] == '=';
-}
 
 /* Run the helper with one scenario; env: NULL-terminated "NAME=VALUE"
  * overrides (may be NULL). Fills r (free with run_free). */
 static void run_victim(const char *scenario, const char *const *env, struct run *r)
 {
-    memset(r, 0, sizeof *r);
-    size_t nenv = 0, nover = 0;
-    while (environ[nenv])
-        nenv++;
-    while (env && env[nover])
-        nover++;
-    char **envp = calloc(nenv + nover + 1, sizeof *envp);
-    assert_non_null(envp);
-    size_t k = 0;
-    for (size_t i = 0; i < nenv; i++) {
-        bool replaced = false;
-        for (size_t j = 0; j < nover && !replaced; j++)
-            replaced = same_name(environ[i], env[j]);
-        if (!replaced) envp[k++] = environ[i];
-    }
-    for (size_t j = 0; j < nover; j++)
-        envp[k++] = (char *)env[j];
-    envp[k] = NULL;
     char *argv[] = {victim_path, (char *)scenario, NULL};
-
-    int po[2], pe[2];
-    assert_int_equal(pipe2(po, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(pe, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* dup2 clears close-on-exec on the copies */
-        if (dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0) _exit(126);
-        execve(victim_path, argv, envp);
-        _exit(127);
-    }
-    free(envp);
-    close(po[1]);
-    close(pe[1]);
-
-    size_t ocap = 0, ecap = 0;
-    struct pollfd fds[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-    int64_t deadline = now_ms() + RUN_TIMEOUT_MS;
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0) {
-            r->timed_out = true;
-            kill(pid, SIGKILL);
-            break;
-        }
-        int n = poll(fds, 2, (int)left);
-        if (n < 0 && errno != EINTR) break;
-        for (int i = 0; i < 2 && n > 0; i++) {
-            if (fds[i].fd < 0 || !fds[i].revents) continue;
-            bool more = i == 0 ? drain(fds[i].fd, &r->out, &r->outlen, &ocap)
-                               : drain(fds[i].fd, &r->err, &r->errlen, &ecap);
-            if (!more) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-            }
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0) close(fds[i].fd);
-
-    /* Both pipes are closed once the process is gone; wait, still bounded. */
-    int st;
-    pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0) {
-        if (now_ms() > deadline && !r->timed_out) {
-            r->timed_out = true;
-            kill(pid, SIGKILL);
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_int_equal(w, pid);
-    if (WIFEXITED(st)) {
-        r->exited = true;
-        r->status = WEXITSTATUS(st);
-    } else if (WIFSIGNALED(st)) {
-        r->status = WTERMSIG(st);
-    }
-    if (!r->out) r->out = calloc(1, 1);
-    if (!r->err) r->err = calloc(1, 1);
-    assert_non_null(r->out);
-    assert_non_null(r->err);
-}
-
-static void dump(const struct run *r, const char *scenario, const char *what)
-{
-    print_error("gort_victim %s: expected %s\n", scenario, what);
-    if (r->timed_out)
-        print_error("  TIMED OUT after %d ms (killed)\n", RUN_TIMEOUT_MS);
-    else if (r->exited)
-        print_error("  exit status %d\n", r->status);
-    else
-        print_error("  killed by signal %d\n", r->status);
-    print_error("  stdout (%zu bytes):\n%.2000s\n", r->outlen, r->out);
-    print_error("  stderr (%zu bytes):\n%.2000s\n", r->errlen, r->err);
-}
-
-/* Fail the test, showing what the helper did, unless cond holds. */
-#define CHECK(r, scenario, cond)                   \
-    do {                                           \
-        if (!(cond)) {                             \
-            dump((r), (scenario), #cond);          \
-            fail_msg("%s: %s", (scenario), #cond); \
-        }                                          \
-    } while (0)
-
-static bool exited_with(const struct run *r, int status)
-{
-    return !r->timed_out && r->exited && r->status == status;
-}
-
-static bool has(const char *s, const char *needle)
-{
-    return strstr(s, needle) != NULL;
+    run_prog(victim_path, argv, env, RUN_TIMEOUT_MS, r);
 }
 
 static bool starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Does some line of s start with prefix? */
-static bool has_line(const char *s, const char *prefix)
-{
-    for (const char *l = s; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-        if (starts_with(l, prefix)) return true;
-    return false;
 }
 
 /* The goroutine id the helper printed as the first line of stdout (0 when
@@ -243,26 +64,7 @@ static unsigned long long printed_id(const struct run *r)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("GORT_TEST_HELPERS");
-    if (dir && *dir) {
-        if (strlen(dir) > sizeof victim_path - 32) return -1;
-        snprintf(victim_path, sizeof victim_path, "%s/gort_victim", dir);
-    } else {
-        char self[PATH_MAX - 32];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0) return -1;
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        snprintf(victim_path, sizeof victim_path, "%s/helpers/gort_victim", self);
-    }
-    if (access(victim_path, X_OK) != 0) {
-        print_error("test_fatal: helper %s not found or not executable (build with make; run "
-                    "through scripts/run-tests.sh, which sets GORT_TEST_HELPERS)\n",
-                    victim_path);
-        return -1;
-    }
-    return 0;
+    return helper_path("gort_victim", victim_path);
 }
 
 /* ---- stack overflow ------------------------------------------------------ */

@@ -19,11 +19,7 @@
  * printed for information.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -41,9 +37,7 @@
 #include "sched/sched.h"
 #include "sync/sync.h"
 
-#define US  1000LL
-#define MS  1000000LL
-#define SEC 1000000000LL
+#include "gort_test.h"
 
 /* Mirrors sync/mutex.c's state bits (white-box checks). */
 #define MUTEX_LOCKED       1
@@ -51,16 +45,6 @@
 #define MUTEX_WAITER_SHIFT 3
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Sleep the thread inside a blocking region (the P goes to other work). */
-static void nap(int64_t ns)
-{
-    struct timespec ts = {ns / SEC, ns % SEC};
-    gort_blocking_begin();
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
 
 /* Busy-wait ns without yielding (holds the CPU, and any lock held). */
 static void spin_for(int64_t ns)
@@ -70,42 +54,9 @@ static void spin_for(int64_t ns)
         __builtin_ia32_pause();
 }
 
-/* Poll cond for up to 10 s, yielding and now and then napping; true when it
- * became true. */
-#define WAIT_FOR(cond)                         \
-    ({                                         \
-        int64_t dl_ = gort_now() + 10 * SEC;   \
-        bool ok_ = true;                       \
-        for (unsigned i_ = 0; !(cond); i_++) { \
-            if (gort_now() > dl_) {            \
-                ok_ = false;                   \
-                break;                         \
-            }                                  \
-            gort_yield();                      \
-            if (i_ % 64 == 63) nap(100 * US);  \
-        }                                      \
-        ok_;                                   \
-    })
-
-/* Wait for wg, bounded: the counter must reach zero within 20 s. */
-static bool wg_wait_bounded(gort_waitgroup *wg)
-{
-    if (!WAIT_FOR((__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE) >> 32) == 0)) return false;
-    gort_wg_wait(wg);
-    return true;
-}
-
 static void settle(void)
 {
     assert_true(WAIT_FOR(gort_num_goroutine() == 1));
-}
-
-/* At least n processors for this test; returns the old count to restore. */
-static int procs_at_least(int n)
-{
-    int old = gort_maxprocs(0);
-    if (old < n) gort_maxprocs(n);
-    return old;
 }
 
 /* ---- fatal scenarios (run as a subprocess) --------------------------------- */
@@ -140,69 +91,21 @@ static int scenario_main(int argc, char **argv)
     return 0; /* not reached when the misuse is fatal */
 }
 
-struct child {
-    int status; /* waitpid status */
-    bool timed_out;
-    char err[8192];
-};
-
-/* Run this program with `--scenario name`; capture stderr (bounded 20 s). */
-static void run_scenario(const char *name, struct child *c)
-{
-    extern char **environ;
-    memset(c, 0, sizeof *c);
-    int pfd[2];
-    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    char *args[] = {(char *)"test_mutex", (char *)SCENARIO_FLAG, (char *)name, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    size_t len = 0;
-    int64_t deadline = gort_now() + 20 * SEC;
-    for (;;) {
-        if (gort_now() > deadline) {
-            c->timed_out = true;
-            kill(pid, SIGKILL);
-            break;
-        }
-        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-        gort_blocking_begin();
-        int r = poll(&p, 1, 100);
-        gort_blocking_end();
-        if (r <= 0) continue;
-        char tmp[4096];
-        ssize_t n = read(pfd[0], tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        size_t keep = (size_t)n;
-        if (len + keep > sizeof c->err - 1) keep = sizeof c->err - 1 - len;
-        memcpy(c->err + len, tmp, keep);
-        len += keep;
-    }
-    close(pfd[0]);
-    c->err[len] = 0;
-    gort_blocking_begin();
-    while (waitpid(pid, &c->status, 0) < 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
-
+/* Run this program with `--scenario name` (bounded 20 s); its stderr must
+ * start with "fatal error: WORDS" and its exit status be 2. */
 static void expect_fatal(const char *scenario, const char *words)
 {
-    struct child c;
-    run_scenario(scenario, &c);
+    char *args[] = {(char *)"test_mutex", (char *)SCENARIO_FLAG, (char *)scenario, NULL};
+    struct run c;
+    run_prog_blocking("/proc/self/exe", args, NULL, 20000, &c);
     assert_false(c.timed_out);
-    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 2)
-        fail_msg("scenario %s: status 0x%x, stderr:\n%s", scenario, c.status, c.err);
+    if (!WIFEXITED(c.wstatus) || WEXITSTATUS(c.wstatus) != 2)
+        fail_msg("scenario %s: status 0x%x, stderr:\n%s", scenario, c.wstatus, c.err);
     char want[256];
     snprintf(want, sizeof want, "fatal error: %s\n", words);
     if (strncmp(c.err, want, strlen(want)) != 0)
         fail_msg("scenario %s: stderr does not start with \"%s\":\n%s", scenario, want, c.err);
+    run_free(&c);
 }
 
 static void test_mutex_unlock_unlocked_is_fatal(void **state)

@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -27,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,43 +36,9 @@
 #include "sched/sched.h"
 #include "sync/sync.h"
 
-#define US  1000LL
-#define MS  1000000LL
-#define SEC 1000000000LL
+#include "gort_test.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static pid_t tid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
-/* Sleep the thread inside a blocking region (the P goes to other work). */
-static void nap(int64_t ns)
-{
-    struct timespec ts = {ns / SEC, ns % SEC};
-    gort_blocking_begin();
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
-
-/* Poll cond for up to 10 s, yielding and now and then napping; true when it
- * became true. Usable in goroutines (no assertion inside). */
-#define WAIT_FOR(cond)                         \
-    ({                                         \
-        int64_t dl_ = gort_now() + 10 * SEC;   \
-        bool ok_ = true;                       \
-        for (unsigned i_ = 0; !(cond); i_++) { \
-            if (gort_now() > dl_) {            \
-                ok_ = false;                   \
-                break;                         \
-            }                                  \
-            gort_yield();                      \
-            if (i_ % 64 == 63) nap(100 * US);  \
-        }                                      \
-        ok_;                                   \
-    })
 
 /* Goroutine exit is asynchronous (the G is freed after it switches away):
  * wait until only the main goroutine is left. */
@@ -963,23 +927,17 @@ static void test_locked_main_no_false_deadlock(void **state)
 {
     (void)state;
     settle();
-    extern char **environ;
     char *args[] = {(char *)"test_sched", (char *)REPRO_LOCKED_MAIN, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ), 0);
-    int status = 0;
-    pid_t r = 0;
-    int64_t deadline = gort_now() + 20 * SEC;
-    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && gort_now() < deadline)
-        nap(1 * MS);
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+    struct run r;
+    run_prog_blocking("/proc/self/exe", args, NULL, 20000, &r);
+    if (r.timed_out) {
+        dump(&r, REPRO_LOCKED_MAIN, "to end");
         fail_msg("the reproduction hung");
     }
-    assert_int_equal(r, pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    if (!WIFEXITED(r.wstatus) || WEXITSTATUS(r.wstatus) != 0) dump(&r, REPRO_LOCKED_MAIN, "exit 0");
+    assert_true(WIFEXITED(r.wstatus));
+    assert_int_equal(WEXITSTATUS(r.wstatus), 0);
+    run_free(&r);
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -1043,19 +1001,10 @@ static void test_fork_child_keeps_runtime(void **state)
         assert_true(pid >= 0);
         if (pid == 0) _exit(fork_child_main());
         int status = 0;
-        int64_t deadline = gort_now() + 20000000000LL;
-        pid_t r;
         gort_blocking_begin();
-        while ((r = waitpid(pid, &status, WNOHANG)) == 0 && gort_now() < deadline) {
-            struct timespec ts = {0, 2 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        int ended = waitpid_bounded(pid, now_ms() + 20000, &status);
         gort_blocking_end();
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("forked child hung");
-        }
+        if (ended == 0) fail_msg("forked child hung");
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 42);
     }

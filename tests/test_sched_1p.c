@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,40 +35,10 @@
 #include "gort.h"
 #include "sched/sched.h"
 
-#define US  1000LL
-#define MS  1000000LL
-#define SEC 1000000000LL
+#include "gort_test.h"
 
-/* ---- helpers (as in test_sched.c) ------------------------------------------------ */
-
-static pid_t tid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
-static void nap(int64_t ns)
-{
-    struct timespec ts = {ns / SEC, ns % SEC};
-    gort_blocking_begin();
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
-
-#define WAIT_FOR(cond)                         \
-    ({                                         \
-        int64_t dl_ = gort_now() + 10 * SEC;   \
-        bool ok_ = true;                       \
-        for (unsigned i_ = 0; !(cond); i_++) { \
-            if (gort_now() > dl_) {            \
-                ok_ = false;                   \
-                break;                         \
-            }                                  \
-            gort_yield();                      \
-            if (i_ % 64 == 63) nap(100 * US);  \
-        }                                      \
-        ok_;                                   \
-    })
+/* ---- helpers (tid, nap, WAIT_FOR: gort_test.h) ------------------------------------------------
+ */
 
 static void settle(void)
 {

@@ -31,53 +31,13 @@
 #include "sync/pool.h"
 #include "sync/sync.h"
 
-#define US  1000LL
-#define MS  1000000LL
-#define SEC 1000000000LL
+#include "gort_test.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void nap(int64_t ns)
-{
-    struct timespec ts = {ns / SEC, ns % SEC};
-    gort_blocking_begin();
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-    gort_blocking_end();
-}
-
-#define WAIT_FOR(cond)                         \
-    ({                                         \
-        int64_t dl_ = gort_now() + 10 * SEC;   \
-        bool ok_ = true;                       \
-        for (unsigned i_ = 0; !(cond); i_++) { \
-            if (gort_now() > dl_) {            \
-                ok_ = false;                   \
-                break;                         \
-            }                                  \
-            gort_yield();                      \
-            if (i_ % 64 == 63) nap(100 * US);  \
-        }                                      \
-        ok_;                                   \
-    })
-
-static bool wg_wait_bounded(gort_waitgroup *wg)
-{
-    if (!WAIT_FOR((__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE) >> 32) == 0)) return false;
-    gort_wg_wait(wg);
-    return true;
-}
 
 static void settle(void)
 {
     assert_true(WAIT_FOR(gort_num_goroutine() == 1));
-}
-
-static int procs_at_least(int n)
-{
-    int old = gort_maxprocs(0);
-    if (old < n) gort_maxprocs(n);
-    return old;
 }
 
 /* Yield for about ns, letting others run. */
