@@ -90,9 +90,9 @@ _Noreturn void gort_panic(const char *fmt, ...) __attribute__((format(printf, 1,
 void gort_defer(void (*fn)(void *), void *arg);
 
 /* Run fn(arg). Returns true when it finished; false when it panicked, with
- * the panic message in *panic_msg (may be NULL; the text stays valid until
- * the goroutine's next panic). Fatal errors ("fatal error: ...") are never
- * recovered. */
+ * the panic message in *panic_msg (may be NULL). The text stays valid until
+ * the same goroutine recovers another panic or ends: copy it to keep it
+ * longer. Fatal errors ("fatal error: ...") are never recovered. */
 bool gort_try(void (*fn)(void *), void *arg, const char **panic_msg);
 
 /* ---- channels ------------------------------------------------------------ */

@@ -217,7 +217,17 @@ struct defer_rec {
 struct try_frame {
     jmp_buf jb;
     struct try_frame *prev;
-    struct defer_rec *mark; /* gp->defers when the frame was pushed */
+    struct defer_rec *mark;   /* gp->defers when the frame was pushed */
+    struct panic_rec *panics; /* gp->panics when the frame was pushed */
+};
+
+/* One panic in progress. A panic raised while another unwinds (in a
+ * deferred call) stacks on top; a gort_try recovers only the panics raised
+ * since it was entered, and an outer panic then goes on unwinding (Go's
+ * _panic chain). */
+struct panic_rec {
+    char *msg;
+    struct panic_rec *prev;
 };
 
 static struct g *require_g(const char *what)
@@ -259,6 +269,7 @@ bool gort_try(void (*fn)(void *), void *arg, const char **panic_msg)
     struct try_frame tf;
     tf.prev = gp->trytop;
     tf.mark = gp->defers;
+    tf.panics = gp->panics;
     gp->trytop = &tf;
     if (setjmp(tf.jb) == 0) {
         fn(arg);
@@ -268,21 +279,45 @@ bool gort_try(void (*fn)(void *), void *arg, const char **panic_msg)
         gp->trytop = tf.prev;
         return true;
     }
-    /* Recovered: gort_panic ran the deferred calls down to our mark. */
+    /* Recovered: gort_panic ran the deferred calls down to our mark. The
+     * newest panic is the one we report; panics raised since we were
+     * entered (a panic in a deferred call that replaced an earlier one) end
+     * here too. Panics older than the frame keep unwinding later. */
     gp = gort_g();
     gp->trytop = tf.prev;
-    gp->panicking = 0;
-    if (panic_msg) *panic_msg = gp->panicmsg;
+    char *msg = gp->panics->msg;
+    while (gp->panics != tf.panics) {
+        struct panic_rec *p = gp->panics;
+        gp->panics = p->prev;
+        if (p->msg != msg) free(p->msg);
+        free(p);
+    }
+    free(gp->recovered);
+    gp->recovered = msg;
+    if (panic_msg) *panic_msg = msg;
     return false;
 }
 
-static void set_msg(char **slot, const char *msg)
+void panic_state_reset(struct g *gp)
 {
-    size_t n = strlen(msg) + 1;
-    char *p = realloc(*slot, n);
-    if (!p) gort__fatal("out of memory (panic message)");
-    memcpy(p, msg, n);
-    *slot = p;
+    while (gp->panics) {
+        struct panic_rec *p = gp->panics;
+        gp->panics = p->prev;
+        free(p->msg);
+        free(p);
+    }
+    free(gp->recovered);
+    gp->recovered = NULL;
+}
+
+static void print_panics(const struct panic_rec *p)
+{
+    /* Oldest first, as Go prints a chain: "panic: A\n\tpanic: B". */
+    if (!p) return;
+    print_panics(p->prev);
+    put(2, p->prev ? "\tpanic: " : "panic: ");
+    put(2, p->msg);
+    put(2, "\n");
 }
 
 _Noreturn void gort_panic(const char *fmt, ...)
@@ -294,14 +329,12 @@ _Noreturn void gort_panic(const char *fmt, ...)
     va_end(ap);
     struct g *gp = gort_g();
     if (gp) {
-        if (gp->panicking) {
-            set_msg(&gp->panicprev, gp->panicmsg); /* a panic inside a deferred call */
-        } else {
-            free(gp->panicprev);
-            gp->panicprev = NULL;
-        }
-        set_msg(&gp->panicmsg, msg);
-        gp->panicking = 1;
+        struct panic_rec *p = malloc(sizeof *p);
+        char *text = strdup(msg);
+        if (!p || !text) gort__fatal("out of memory (panic: %s)", msg);
+        p->msg = text;
+        p->prev = gp->panics;
+        gp->panics = p;
         struct try_frame *tf = gp->trytop;
         run_defers(gp, tf ? tf->mark : NULL);
         gp = gort_g();
@@ -310,14 +343,13 @@ _Noreturn void gort_panic(const char *fmt, ...)
     /* Unrecovered. */
     claim_dying();
     flush_stdio_best_effort();
-    if (gp && gp->panicprev) {
+    if (gp && gp->panics) {
+        print_panics(gp->panics);
+    } else {
         put(2, "panic: ");
-        put(2, gp->panicprev);
-        put(2, "\n\t");
+        put(2, msg);
+        put(2, "\n");
     }
-    put(2, "panic: ");
-    put(2, msg);
-    put(2, "\n");
     print_current_goroutine(2);
     _exit(2);
 }

@@ -977,7 +977,6 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     gp->param = NULL;
     gp->defers = NULL;
     gp->trytop = NULL;
-    gp->panicking = 0;
     uint64_t id = p ? goid_next(p) : atomic_fetch_add(&sched.goidgen, 1) + 1;
     gp->goid = id;
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
@@ -1042,14 +1041,16 @@ _Noreturn void gort_exit(void)
     if (!gp) gort__fatal("gort_exit called outside a goroutine");
     if (!m->p) gort__fatal("gort_exit called inside gort_blocking_begin/end");
     /* Go's Goexit runs every deferred call, also those inside gort_try
-     * bodies, which are abandoned. */
+     * bodies, which are abandoned first: a deferred call that panics now is
+     * recovered only by a gort_try of its own, never by an abandoned frame
+     * (which would resume a goroutine that is exiting). */
+    gp->trytop = NULL;
     if (gp->defers) {
         run_defers(gp, NULL);
         gp = gort_g();
         m = gp->m;
     }
-    gp->trytop = NULL;
-    gp->panicking = 0;
+    panic_state_reset(gp);
     if (gp->is_main) {
         rlock_acquire(&sched.lock);
         sched.main_exited = true;

@@ -138,11 +138,10 @@ struct g {
     int64_t waitsince; /* reserved: when it parked (a coarse clock, later) */
     void *param;       /* wake-up data from the readier (select: the winning case) */
     /* panics (panic.c); touched only by the goroutine itself */
-    struct defer_rec *defers; /* gort_defer calls, newest first */
-    struct try_frame *trytop; /* innermost gort_try on this stack */
-    char *panicmsg;           /* text of the latest panic (heap; reused) */
-    char *panicprev;          /* text of the panic a nested one interrupted */
-    uint8_t panicking;
+    struct defer_rec *defers;    /* gort_defer calls, newest first */
+    struct try_frame *trytop;    /* innermost gort_try on this stack */
+    struct panic_rec *panics;    /* panics in progress, newest first */
+    char *recovered;             /* text of the last panic gort_try recovered */
     _Atomic uint32_t selectdone; /* a select's first waker CASes 0 -> 1 (sync/chan.c) */
 #if GORT_ASAN
     void *asan_fake_stack;
@@ -432,6 +431,8 @@ void sched_proc_unpin(void);
  * first. Used at goroutine end and by gort_exit. */
 struct defer_rec;
 void run_defers(struct g *gp, struct defer_rec *mark);
+/* A goroutine ends: drop its panic records and recovered text. */
+void panic_state_reset(struct g *gp);
 
 /* Print "fatal error: msg", the current goroutine's backtrace, exit 2. */
 _Noreturn void gort__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -38,6 +38,14 @@
 
 /* ---- wait queues (c->lock held) ------------------------------------------ */
 
+/* q->first is also read without the lock (the non-blocking fast paths), so
+ * it is stored atomically (relaxed: those readers need no ordering with the
+ * waiter's fields). */
+static inline void set_first(struct waitq *q, struct sudog *sg)
+{
+    __atomic_store_n(&q->first, sg, __ATOMIC_RELAXED);
+}
+
 void waitq_enqueue(struct waitq *q, struct sudog *sg)
 {
     sg->next = NULL;
@@ -45,7 +53,7 @@ void waitq_enqueue(struct waitq *q, struct sudog *sg)
     if (q->last)
         q->last->next = sg;
     else
-        q->first = sg;
+        set_first(q, sg);
     q->last = sg;
 }
 
@@ -54,7 +62,7 @@ void waitq_remove(struct waitq *q, struct sudog *sg)
     if (sg->prev)
         sg->prev->next = sg->next;
     else if (q->first == sg)
-        q->first = sg->next;
+        set_first(q, sg->next);
     else
         return; /* not queued (already dequeued by its waker) */
     if (sg->next)
@@ -69,7 +77,7 @@ struct sudog *waitq_dequeue(struct waitq *q)
     for (;;) {
         struct sudog *sg = q->first;
         if (!sg) return NULL;
-        q->first = sg->next;
+        set_first(q, sg->next);
         if (q->first)
             q->first->prev = NULL;
         else
@@ -231,6 +239,11 @@ bool chan_recv(struct hchan *c, void *ep, bool block, bool *selected)
         sched_throw("chan receive on nil channel resumed");
     }
     if (!block && chan_empty(c)) {
+        /* Acquire fence: the emptiness load above is ordered before the
+         * closed load below (C11 lets a relaxed load drift after an acquire
+         * load; this fence forbids it). Seeing "empty" then "open" must mean
+         * the channel was empty while open. */
+        atomic_thread_fence(memory_order_acquire);
         if (!atomic_load_explicit(&c->closed, memory_order_acquire)) {
             *selected = false;
             return false;
