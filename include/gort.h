@@ -74,6 +74,34 @@ void gort_blocking_end(void);
 
 int64_t gort_now(void); /* monotonic nanoseconds */
 
+/* Park the calling goroutine for at least ns nanoseconds (ns <= 0 returns
+ * at once). */
+void gort_sleep(int64_t ns);
+
+/* time.After: a channel of int64_t (capacity 1) that receives the fire
+ * time (gort_now() clock) once, after ns nanoseconds. */
+typedef struct gort_chan gort_chan;
+gort_chan *gort_after(int64_t ns);
+
+/* time.AfterFunc: after ns nanoseconds, fn(arg) runs in its own goroutine.
+ * gort_timer_stop prevents that if it has not happened yet and returns
+ * whether it did so (false: already fired or stopped). gort_timer_reset
+ * re-arms the timer to fire ns from now and returns whether it had been
+ * pending. The timer stays valid after it fires (Go's rules: reset may
+ * re-arm it). */
+typedef struct gort_timer gort_timer;
+gort_timer *gort_timer_after_func(int64_t ns, void (*fn)(void *), void *arg);
+bool gort_timer_stop(gort_timer *t);
+bool gort_timer_reset(gort_timer *t, int64_t ns);
+
+/* time.NewTicker: its channel (int64_t, capacity 1) receives the time every
+ * period nanoseconds; a slow receiver misses ticks rather than queueing them.
+ * period <= 0 panics "non-positive interval for gort_ticker_new". */
+typedef struct gort_ticker gort_ticker;
+gort_ticker *gort_ticker_new(int64_t period);
+gort_chan *gort_ticker_chan(gort_ticker *t);
+void gort_ticker_stop(gort_ticker *t);
+
 /* ---- panics ------------------------------------------------------------- */
 
 /* Go's panic: run the deferred calls (gort_defer) of the calling goroutine
@@ -203,6 +231,70 @@ typedef struct gort_pool {
 } gort_pool;
 void *gort_pool_get(gort_pool *p);
 void gort_pool_put(gort_pool *p, void *x);
+
+/* ---- context ------------------------------------------------------------ */
+
+/* Go's context package. Contexts form a tree rooted at the background
+ * context: cancelling a context cancels every context derived from it, never
+ * its parent. A context is safe to use from any number of goroutines.
+ * Derived contexts are heap objects owned by the runtime (reclaimed by the
+ * collector once unreachable); cancel a context when its work is done so its
+ * timer and its place in the parent's children set are released.
+ * A NULL context panics in every call but gort_ctx_errstr. */
+typedef struct gort_ctx gort_ctx;
+
+/* context.Background: never cancelled, no deadline, no values. A static
+ * singleton. */
+gort_ctx *gort_ctx_background(void);
+
+/* context.WithCancel: a child of parent, cancelled by gort_ctx_cancel or
+ * when parent is. parent NULL panics "gort_ctx_with_cancel: nil parent". */
+gort_ctx *gort_ctx_with_cancel(gort_ctx *parent);
+
+/* context.WithTimeout: gort_ctx_with_deadline(parent, gort_now() + ns). */
+gort_ctx *gort_ctx_with_timeout(gort_ctx *parent, int64_t ns);
+
+/* context.WithDeadline: also cancelled, with -ETIMEDOUT, once gort_now()
+ * reaches deadline (at once if it already has). When parent's deadline is
+ * earlier, this is gort_ctx_with_cancel(parent): the earlier one wins. */
+gort_ctx *gort_ctx_with_deadline(gort_ctx *parent, int64_t deadline /* gort_now() clock */);
+
+/* context.WithValue: a child of parent that maps key to val; keys compare as
+ * pointers (use the address of a static object of your own). key NULL
+ * panics "gort_ctx_with_value: nil key". Cancelling it does nothing: it
+ * shares its parent's cancellation. */
+gort_ctx *gort_ctx_with_value(gort_ctx *parent, const void *key, void *val);
+
+/* The CancelFunc: cancel c (error -ECANCELED) and every context derived from
+ * it. Idempotent; cancelling an already-cancelled (or timed-out) context
+ * changes nothing. Does nothing on the background context and on value
+ * contexts (cancel the context they were derived from). */
+void gort_ctx_cancel(gort_ctx *c);
+
+/* Done: a channel (zero-size elements) closed when c is cancelled; use it in
+ * gort_select as GORT_RECV(gort_ctx_done(c), NULL, NULL). The same channel
+ * on every call. NULL (never ready) when c can never be cancelled
+ * (background, or only value contexts above it). Never close it yourself. */
+gort_chan *gort_ctx_done(gort_ctx *c); /* NULL (never ready) for background */
+
+/* Err: 0 while c is live, then why it ended: -ECANCELED (cancelled) or
+ * -ETIMEDOUT (deadline exceeded). Once non-zero it never changes, and the
+ * done channel is already closed. */
+int gort_ctx_err(gort_ctx *c); /* 0, -ECANCELED, -ETIMEDOUT */
+
+/* Go's error words for gort_ctx_err's values: "context canceled", "context
+ * deadline exceeded"; "" for 0 (never NULL, so it can be printed
+ * directly), "unknown context error" for anything else. */
+const char *gort_ctx_errstr(int err); /* "context canceled", "context deadline exceeded" */
+
+/* Value: the value of the nearest context up the chain (c first) made by
+ * gort_ctx_with_value with this key; NULL when none. */
+void *gort_ctx_value(gort_ctx *c, const void *key);
+
+/* Deadline: true and *deadline (gort_now() clock) when c or an ancestor has
+ * one (the earliest on the chain); false and *deadline untouched when none.
+ * deadline may be NULL. */
+bool gort_ctx_deadline(gort_ctx *c, int64_t *deadline);
 
 #ifdef __cplusplus
 }

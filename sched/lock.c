@@ -53,6 +53,17 @@ void note_sleep(struct note *n)
         ki_futex_wait(&n->key, 0, -1);
 }
 
+bool note_tsleep(struct note *n, int64_t ns)
+{
+    int64_t deadline = ki_nanotime() + ns;
+    while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
+        int64_t left = deadline - ki_nanotime();
+        if (left <= 0) return false;
+        ki_futex_wait(&n->key, 0, left);
+    }
+    return true;
+}
+
 void note_wakeup(struct note *n)
 {
     /* Release: pairs with note_sleep's acquire load. */

@@ -133,7 +133,8 @@ const char *waitreason_name(uint32_t w)
                                         "sync.Mutex.Lock",
                                         "sync.RWMutex.RLock",
                                         "sync.RWMutex.Lock",
-                                        "sync.Cond.Wait"};
+                                        "sync.Cond.Wait",
+                                        "sleep"};
     return w < sizeof names / sizeof *names ? names[w] : "?";
 }
 

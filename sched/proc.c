@@ -121,8 +121,25 @@ static struct m *mget(void)
     if (m) {
         sched.midle = m->schedlink;
         sched.nmidle--;
+        if (m == sched.timer_sleeper) {
+            sched.timer_sleeper = NULL;
+            __atomic_store_n(&sched.sleep_until, 0, __ATOMIC_RELAXED);
+        }
     }
     return m;
+}
+
+/* Take m off the idle list if it is still there (sched.lock held). */
+static bool mremove(struct m *m)
+{
+    for (struct m **pp = &sched.midle; *pp; pp = &(*pp)->schedlink) {
+        if (*pp == m) {
+            *pp = m->schedlink;
+            sched.nmidle--;
+            return true;
+        }
+    }
+    return false;
 }
 
 static void acquirep(struct m *m, struct p *p)
@@ -298,6 +315,11 @@ static struct g *pick_local(struct p *p, bool *inherit)
 {
     struct g *gp;
     *inherit = false;
+    /* Goroutines that switch straight to each other never visit g0: look at
+     * this P's timers every 32nd pick (one atomic load otherwise). */
+    if (GORT_UNLIKELY(atomic_load_explicit(&p->timer0when, memory_order_relaxed) != 0) &&
+        (++p->timerpoll & 31) == 0)
+        timers_run(p, ki_nanotime());
     if (GORT_UNLIKELY(p->schedtick % 61 == 0) &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
         gp = globrunq_get(p, 1);
@@ -512,6 +534,55 @@ static void stopm(struct m *m)
     m->nextp = NULL;
 }
 
+/* Park the M as stopm does, but if timers are pending and no idle M is
+ * already sleeping until an earlier one, sleep only until the earliest:
+ * then take an idle P and return holding it, to run the timers (any M
+ * holding a P runs every P's due timers in findrunnable). Without this,
+ * timers of idle Ps would wait until something else woke an M. */
+static void stopm_timed(struct m *m)
+{
+    for (;;) {
+        int64_t next = timers_earliest();
+        if (next == 0) {
+            stopm(m);
+            return;
+        }
+        rlock_acquire(&sched.lock);
+        mput(m);
+        bool timed = !sched.timer_sleeper || next < sched.sleep_until;
+        if (timed) {
+            sched.timer_sleeper = m;
+            __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
+        }
+        rlock_release(&sched.lock);
+        int64_t wait = next - ki_nanotime();
+        bool woken =
+            timed ? (wait > 0 && note_tsleep(&m->park, wait)) : (note_sleep(&m->park), true);
+        if (!woken) {
+            /* Timed out: unless startm took us meanwhile (its wake-up is on
+             * the way), leave the idle list and take an idle P. */
+            rlock_acquire(&sched.lock);
+            bool mine = mremove(m);
+            if (mine && sched.timer_sleeper == m) {
+                sched.timer_sleeper = NULL;
+                __atomic_store_n(&sched.sleep_until, 0, __ATOMIC_RELAXED);
+            }
+            struct p *p = mine && !atomic_load(&sched.gcwaiting) ? pidleget() : NULL;
+            rlock_release(&sched.lock);
+            if (p) {
+                acquirep(m, p);
+                return;
+            }
+            if (mine) continue; /* every P is busy: their Ms run the timers */
+            note_sleep(&m->park);
+        }
+        note_clear(&m->park);
+        acquirep(m, m->nextp);
+        m->nextp = NULL;
+        return;
+    }
+}
+
 /* Stop for stop-the-world: give up the P and park. */
 static void gcstopm(struct m *m)
 {
@@ -596,6 +667,18 @@ top:;
     if (gp) return gp;
     *inherit = false;
 
+    /* Due timers of every P, ours and idle ones (they may ready goroutines,
+     * onto our P). */
+    if (timers_earliest() != 0) {
+        int64_t now = ki_nanotime();
+        int32_t nprocs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+        for (int32_t i = 0; i < nprocs; i++)
+            timers_run(allp[i], now);
+        gp = pick_local(p, inherit);
+        if (gp) return gp;
+        *inherit = false;
+    }
+
     /* Spin (steal) only while spinners are fewer than half the busy Ps: more
      * would burn CPU without finding more work. */
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
@@ -648,7 +731,7 @@ top:;
             }
         }
     }
-    stopm(m);
+    stopm_timed(m);
     goto top;
 }
 
@@ -775,6 +858,8 @@ static void checkdead(void)
     int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked;
     if (run > 0) return;
     if (run < 0) sched_throw("checkdead: inconsistent M counts");
+    /* A pending timer will wake a goroutine (an idle M sleeps until it). */
+    if (timers_earliest() != 0) return;
     /* A thread gort did not create may still call gort_go or ready someone
      * (Go disables this check in c-shared builds for the same reason). */
     if (foreign_threads_exist()) return;
@@ -878,9 +963,12 @@ static void fork_child(void)
     atomic_store(&sched.nmspinning, 0);
     sched.pidle = NULL;
     atomic_store(&sched.npidle, 0);
+    sched.timer_sleeper = NULL;
+    sched.sleep_until = 0;
     int32_t procs = atomic_load(&gomaxprocs);
     for (int32_t i = procs - 1; i >= 0; i--) {
         struct p *p = allp[i];
+        atomic_store_explicit(&p->timerlock.key, 0, memory_order_relaxed);
         if (p == self->p) continue;
         p->m = NULL;
         bool inherit;
@@ -1208,6 +1296,7 @@ static void stop_the_world(struct m *m)
 /* A P beyond the new gomaxprocs: its work goes to the global lists. */
 static void p_destroy(struct p *p)
 {
+    timers_move(p, allp[0]);
     bool inherit;
     struct g *gp;
     while ((gp = runq_get(p, &inherit)))

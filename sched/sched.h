@@ -79,6 +79,8 @@ struct note {
     _Atomic uint32_t key; /* 0 not yet woken, 1 woken */
 };
 void note_sleep(struct note *n);
+/* Sleep at most ns; true when woken, false on timeout. */
+bool note_tsleep(struct note *n, int64_t ns);
 void note_wakeup(struct note *n);
 static inline void note_clear(struct note *n)
 {
@@ -113,6 +115,7 @@ enum waitreason {
     WAIT_SYNC_RWMUTEX_R, /* "sync.RWMutex.RLock" */
     WAIT_SYNC_RWMUTEX_W, /* "sync.RWMutex.Lock" */
     WAIT_SYNC_COND,      /* "sync.Cond.Wait" */
+    WAIT_SLEEP,          /* "sleep" */
 };
 
 /* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
@@ -221,6 +224,14 @@ struct p {
     struct g *gfree[GFREE_LOCAL_MAX];
     uint64_t goid_next, goid_end; /* goroutine id cache [next, end) */
     _Atomic int64_t ngoroutine;   /* created here minus exited here (owner writes) */
+
+    /* Timers (timer.c): a 4-ary min-heap by when. Any M holding some P may
+     * run another P's due timers (an idle P's timers must still fire). */
+    struct rlock timerlock; /* protects timers, ntimers, timerscap, each t->idx */
+    struct timer **timers;
+    int32_t ntimers, timerscap;
+    _Atomic int64_t timer0when; /* earliest when, 0 when empty; written under timerlock */
+    uint32_t timerpoll;         /* owner: counts fast-path checks */
 };
 _Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its own line");
 
@@ -261,7 +272,9 @@ struct sched {
     _Atomic uint64_t goidgen;   /* last goroutine id handed out */
     _Atomic int64_t ngoroutine; /* counts of foreign spawns and destroyed Ps */
     pid_t trace_tid;            /* the schedtrace thread (not an M), or 0 */
-    bool world_held;            /* stop-the-world in progress (world_lock) */
+    struct m *timer_sleeper;    /* idle M sleeping until sleep_until (the next timer) */
+    int64_t sleep_until;
+    bool world_held; /* stop-the-world in progress (world_lock) */
     struct worldwaiter *world_waiters;
     struct rlock world_lock; /* protects world_held, world_waiters */
     bool main_exited;        /* main goroutine called gort_exit */
@@ -413,6 +426,32 @@ void gopark(unlock_fn unlockf, void *arg, enum waitreason why);
 void goready(struct g *gp, bool next);
 void wakep(void);
 _Noreturn void sched_throw(const char *msg);
+
+/* ---- timers (timer.c) ------------------------------------------------- */
+
+/* A runtime timer. f runs when the timer fires, on whatever M is running
+ * the scheduler then, with the owning P's timerlock held: it must be short,
+ * must not block, and must not touch timers of that P (it may ready
+ * goroutines, spawn them, or do non-blocking channel operations). A
+ * periodic timer (period > 0) stays queued and fires every period. */
+struct timer {
+    int64_t when;
+    int64_t period;
+    void (*f)(void *arg, int64_t now);
+    void *arg;
+    _Atomic(struct p *) pp; /* heap holding it, or NULL; changed under pp->timerlock */
+    int32_t idx;            /* index in pp's heap */
+};
+/* Queue t (not queued now) to fire at when (gort_now clock). */
+void timer_add(struct timer *t, int64_t when);
+/* Take t off its heap; true when it was queued (had not fired). */
+bool timer_del(struct timer *t);
+/* Run pp's due timers (the caller holds a P); returns pp's next when, or 0. */
+int64_t timers_run(struct p *pp, int64_t now);
+/* Earliest pending when over all Ps, 0 when none (lock-free snapshot). */
+int64_t timers_earliest(void);
+/* Move every timer of a P being destroyed to `to` (world stopped). */
+void timers_move(struct p *from, struct p *to);
 
 /* ---- spin.c: for the sync package ------------------------------------- */
 
