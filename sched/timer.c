@@ -96,6 +96,15 @@ static void heap_remove(struct p *pp, int32_t i)
         sift_up(pp, pp->timers[i]->idx == i ? i : pp->timers[i]->idx);
     }
     atomic_store_explicit(&t->pp, NULL, memory_order_relaxed);
+    /* Give memory back after a burst: a million stopped timers must not
+     * keep a million-entry heap. Halve at a quarter full (no thrashing). */
+    if (pp->timerscap > 64 && pp->ntimers < pp->timerscap / 4) {
+        struct timer **n = realloc(pp->timers, (size_t)(pp->timerscap / 2) * sizeof *n);
+        if (n) {
+            pp->timers = n;
+            pp->timerscap /= 2;
+        }
+    }
 }
 
 /* Lock the heap holding t and return it, or NULL (t is not queued). */

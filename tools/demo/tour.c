@@ -145,6 +145,86 @@ static void nothing(void *arg)
     gort_wg_done(arg);
 }
 
+/* 6. A prime sieve: a pipeline of goroutines joined by channels. */
+static void generate(void *arg)
+{
+    gort_chan *out = arg;
+    for (int i = 2;; i++)
+        gort_chan_send(out, &i);
+}
+
+struct filter_args {
+    gort_chan *in, *out;
+    int prime;
+};
+
+static void filter(void *arg)
+{
+    struct filter_args *f = arg;
+    int v;
+    while (gort_chan_recv(f->in, &v))
+        if (v % f->prime != 0) gort_chan_send(f->out, &v);
+}
+
+static void stop_sieve(void)
+{
+    gort_chan *ch = gort_chan_make(sizeof(int), 0);
+    gort_go(generate, ch);
+    static struct filter_args fs[15];
+    printf("6. prime sieve, one goroutine per prime, joined by channels:");
+    for (int i = 0; i < 15; i++) {
+        int prime;
+        gort_chan_recv(ch, &prime);
+        printf(" %d", prime);
+        fs[i] = (struct filter_args){ch, gort_chan_make(sizeof(int), 0), prime};
+        gort_go(filter, &fs[i]);
+        ch = fs[i].out;
+    }
+    printf("\n   (%d goroutines now, blocked in channel operations)\n", gort_num_goroutine());
+}
+
+/* 7. select with a timeout; 8. panics recovered; 9. a mutex. */
+static void close_twice(void *c)
+{
+    gort_chan_close(c);
+    gort_chan_close(c);
+}
+
+static gort_mutex mu;
+static long shared_counter;
+
+static void incrementer(void *arg)
+{
+    for (int i = 0; i < 10000; i++) {
+        gort_mutex_lock(&mu);
+        shared_counter++;
+        gort_mutex_unlock(&mu);
+    }
+    gort_wg_done(arg);
+}
+
+static void stop_select_panic_mutex(void)
+{
+    gort_chan *never = gort_chan_make(sizeof(int), 0);
+    int v;
+    int64_t t0 = gort_now();
+    gort_case cs[] = {GORT_RECV(never, &v, NULL), GORT_RECV(gort_after(50 * 1000000), NULL, NULL)};
+    int which = gort_select(cs, 2, true);
+    printf("7. select on a silent channel and gort_after(50 ms): case %d won after %.1f ms\n",
+           which, ms_since(t0));
+    const char *msg = NULL;
+    bool ok = gort_try(close_twice, gort_chan_make(0, 0), &msg);
+    printf("8. closing a channel twice panicked and gort_try recovered it: ok=%d, \"%s\"\n", ok,
+           msg);
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 100);
+    for (int i = 0; i < 100; i++)
+        gort_go(incrementer, &wg);
+    gort_wg_wait(&wg);
+    printf("9. 100 goroutines x 10,000 increments under one gort_mutex: counter = %ld\n",
+           shared_counter);
+}
+
 static int tour(int argc, char **argv)
 {
     (void)argc;
@@ -187,6 +267,9 @@ static int tour(int argc, char **argv)
     printf("5. two goroutines yielding to each other on one processor: %.1f ns per switch;\n"
            "   spawning %d goroutines that finish at once: %.0f ns each\n",
            yield_ns, S, spawn_ns);
+
+    stop_sieve();
+    stop_select_panic_mutex();
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
