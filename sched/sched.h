@@ -23,11 +23,13 @@
  * can neither cache nor move across a call; nothing in gort keeps a TLS
  * address across a switch point.
  *
- * Lock order (outer first): sched.world_lock > sema bucket locks, channel
- * locks > sched.lock > sched.gflock > stack allocator lock. Locks handed to
+ * Lock order (outer first): sched.world_lock > p->timerlock (timer functions
+ * run under it and may take the rest) > sema bucket locks, channel locks >
+ * sched.lock > sched.gflock > stack allocator lock. Locks handed to
  * gopark's unlockf stay held across the switch, and the switch may take
  * sched.lock (global queue), so none of those may be taken while holding
- * sched.lock.
+ * sched.lock. procresize takes timer locks under sched.lock, which is safe
+ * only because the world is stopped then and no timer function can run.
  */
 #ifndef GORT_SCHED_H
 #define GORT_SCHED_H
