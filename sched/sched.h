@@ -448,6 +448,9 @@ struct timer {
 void timer_add(struct timer *t, int64_t when);
 /* Take t off its heap; true when it was queued (had not fired). */
 bool timer_del(struct timer *t);
+/* Fire t at when instead: moved in place if queued, queued if not; true when
+ * it was queued. Safe against concurrent resets and deletes of the same t. */
+bool timer_reset(struct timer *t, int64_t when);
 /* Run pp's due timers (the caller holds a P); returns pp's next when, or 0. */
 int64_t timers_run(struct p *pp, int64_t now);
 /* Earliest pending when over all Ps, 0 when none (lock-free snapshot). */

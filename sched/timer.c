@@ -83,7 +83,8 @@ static void heap_push(struct p *pp, struct timer *t)
     int32_t i = pp->ntimers++;
     heap_set(pp, i, t);
     sift_up(pp, i);
-    atomic_store_explicit(&t->pp, pp, memory_order_relaxed);
+    /* Release: a thread that sees t->pp == pp and locks pp finds t there. */
+    atomic_store_explicit(&t->pp, pp, memory_order_release);
 }
 
 static void heap_remove(struct p *pp, int32_t i)
@@ -107,12 +108,27 @@ static void heap_remove(struct p *pp, int32_t i)
     }
 }
 
+/* t->pp while a thread is queueing an idle timer (claimed by CAS from
+ * NULL): others wait the few instructions until it names its heap. This
+ * makes "not queued -> queued" happen once even when several goroutines
+ * reset the same timer at once. */
+#define TIMER_BUSY ((struct p *)1)
+
+static inline void wait_not_busy(void)
+{
+    __builtin_ia32_pause();
+}
+
 /* Lock the heap holding t and return it, or NULL (t is not queued). */
 static struct p *lock_owner(struct timer *t)
 {
     for (;;) {
         struct p *pp = atomic_load_explicit(&t->pp, memory_order_acquire);
         if (!pp) return NULL;
+        if (pp == TIMER_BUSY) {
+            wait_not_busy();
+            continue;
+        }
         rlock_acquire(&pp->timerlock);
         if (atomic_load_explicit(&t->pp, memory_order_relaxed) == pp) return pp;
         rlock_release(&pp->timerlock); /* moved meanwhile: follow it */
@@ -121,15 +137,14 @@ static struct p *lock_owner(struct timer *t)
 
 /* ---- API -------------------------------------------------------------------- */
 
-void timer_add(struct timer *t, int64_t when)
+/* Queue an idle timer on the caller's P (t->pp is TIMER_BUSY, ours). */
+static void queue_claimed(struct timer *t, int64_t when)
 {
-    if (atomic_load_explicit(&t->pp, memory_order_relaxed))
-        sched_throw("timer_add: timer already queued");
     struct m *m = gort_m();
     struct p *pp = m && m->p ? m->p : allp[0]; /* no P (foreign thread): P 0's heap */
     rlock_acquire(&pp->timerlock);
     t->when = when;
-    heap_push(pp, t);
+    heap_push(pp, t); /* publishes t->pp = pp */
     bool earliest = t->idx == 0;
     if (earliest) update_timer0(pp);
     rlock_release(&pp->timerlock);
@@ -139,6 +154,50 @@ void timer_add(struct timer *t, int64_t when)
     if (earliest) {
         int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
         if (until == 0 || when < until) wakep();
+    }
+}
+
+void timer_add(struct timer *t, int64_t when)
+{
+    struct p *expect = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&t->pp, &expect, TIMER_BUSY, memory_order_acquire,
+                                                 memory_order_relaxed))
+        sched_throw("timer_add: timer already queued");
+    queue_claimed(t, when);
+}
+
+bool timer_reset(struct timer *t, int64_t when)
+{
+    for (;;) {
+        struct p *pp = atomic_load_explicit(&t->pp, memory_order_acquire);
+        if (pp == TIMER_BUSY) {
+            wait_not_busy();
+            continue;
+        }
+        if (!pp) { /* idle: claim it, then queue it */
+            if (!atomic_compare_exchange_weak_explicit(&t->pp, &pp, TIMER_BUSY,
+                                                       memory_order_acquire, memory_order_relaxed))
+                continue;
+            queue_claimed(t, when);
+            return false;
+        }
+        rlock_acquire(&pp->timerlock);
+        if (atomic_load_explicit(&t->pp, memory_order_relaxed) != pp) {
+            rlock_release(&pp->timerlock);
+            continue;
+        }
+        /* Queued: move it in place, on the heap it is on. */
+        t->when = when;
+        sift_up(pp, t->idx);
+        sift_down(pp, t->idx);
+        bool earliest = t->idx == 0;
+        update_timer0(pp);
+        rlock_release(&pp->timerlock);
+        if (earliest) {
+            int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
+            if (until == 0 || when < until) wakep();
+        }
+        return true;
     }
 }
 

@@ -132,9 +132,7 @@ bool gort_timer_stop(gort_timer *t)
 bool gort_timer_reset(gort_timer *t, int64_t ns)
 {
     if (!t) gort_panic("gort_timer_reset: nil timer");
-    bool was = timer_del(&t->t);
-    timer_add(&t->t, deadline_after(ns));
-    return was;
+    return timer_reset(&t->t, deadline_after(ns));
 }
 
 /* ---- Ticker ------------------------------------------------------------------------ */
