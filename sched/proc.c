@@ -54,6 +54,7 @@ struct m *allm;
 __thread struct m *gort__tls_m __attribute__((tls_model("initial-exec")));
 
 static struct m m0;
+#define RUNNEXT_STREAK 1000          /* hand-offs through runnext before the queue head runs */
 static int64_t mnext = 1;            /* next M id; sched.lock */
 static uint32_t coprimes[MAX_PROCS]; /* steal orders; changed only with the world stopped */
 static uint32_t ncoprimes;
@@ -118,6 +119,13 @@ static void mput(struct m *m)
 static struct m *mget(void)
 {
     struct m *m = sched.midle;
+    /* Keep the timed sleeper watching the timers when another M will do. */
+    if (m && m == sched.timer_sleeper && m->schedlink) {
+        struct m *other = m->schedlink;
+        m->schedlink = other->schedlink;
+        sched.nmidle--;
+        return other;
+    }
     if (m) {
         sched.midle = m->schedlink;
         sched.nmidle--;
@@ -299,6 +307,19 @@ static inline void post_switch(struct m *m)
     post_switch_slow(m);
 }
 
+/* Goroutines that switch straight to each other never visit g0: every 32nd
+ * resumption, run this P's due timers (one atomic load otherwise). Only
+ * here, after post_switch: the goroutine that switched away may have held
+ * channel locks until its unlockf ran, and timer functions take channel
+ * locks (a goroutine receiving from its own ticker would deadlock). */
+static inline void timer_poll(struct m *m)
+{
+    struct p *p = m->p;
+    if (GORT_UNLIKELY(p && atomic_load_explicit(&p->timer0when, memory_order_relaxed) != 0) &&
+        (++p->timerpoll & 31) == 0)
+        timers_run(p, ki_nanotime());
+}
+
 static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inherit)
 {
     if (!gp->sp) stack_prepare(gp);
@@ -315,17 +336,32 @@ static struct g *pick_local(struct p *p, bool *inherit)
 {
     struct g *gp;
     *inherit = false;
-    /* Goroutines that switch straight to each other never visit g0: look at
-     * this P's timers every 32nd pick (one atomic load otherwise). */
-    if (GORT_UNLIKELY(atomic_load_explicit(&p->timer0when, memory_order_relaxed) != 0) &&
-        (++p->timerpoll & 31) == 0)
-        timers_run(p, ki_nanotime());
+
     if (GORT_UNLIKELY(p->schedtick % 61 == 0) &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
         gp = globrunq_get(p, 1);
         if (gp) return gp;
     }
     gp = runq_get(p, inherit);
+    if (gp && *inherit) {
+        /* A pair handing off through runnext (channel ping-pong) shares one
+         * time slice and would keep the rest of the queue waiting forever.
+         * Go ends that slice by preemption after 10 ms; here, after
+         * RUNNEXT_STREAK hand-offs the queue head goes first, and the tick
+         * advances so the global queue gets its turn too. */
+        if (GORT_UNLIKELY(++p->runnext_streak >= RUNNEXT_STREAK)) {
+            p->runnext_streak = 0;
+            p->schedtick++;
+            struct g *head = runq_get_head(p);
+            if (head) {
+                atomic_store_explicit(&p->runnext, gp, memory_order_release); /* it goes next */
+                *inherit = false;
+                return head;
+            }
+        }
+        return gp;
+    }
+    p->runnext_streak = 0;
     if (gp) return gp;
     if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) gp = globrunq_get(p, 0);
     return gp;
@@ -382,7 +418,9 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
         m->curg = NULL;
         ctx_switch(&gp->sp, fake, m->g0_sp, m->g0_lo, m->g0_hi);
     }
-    post_switch(gort_m());
+    m = gort_m();
+    post_switch(m);
+    timer_poll(m);
 }
 
 void gort__g_entry(void)
@@ -512,7 +550,9 @@ static void handoffp(struct p *p)
         rlock_release(&sched.lock);
         return;
     }
-    if (sched.runqsize > 0) {
+    if (sched.runqsize > 0 || timers_earliest() != 0) {
+        /* Work, or timers that an idle P would leave unwatched: an M takes
+         * the P, runs what is due, and sleeps until the next timer. */
         rlock_release(&sched.lock);
         startm(p, false);
         return;
@@ -553,6 +593,15 @@ static void stopm_timed(struct m *m)
         if (timed) {
             sched.timer_sleeper = m;
             __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
+            /* Dekker pair with timer_add (which pushes, fences, reads
+             * sleep_until): either it sees our deadline and wakes an M for
+             * its earlier timer, or we see that timer here. */
+            atomic_thread_fence(memory_order_seq_cst);
+            int64_t again = timers_earliest();
+            if (again && again < next) {
+                next = again;
+                __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
+            }
         }
         rlock_release(&sched.lock);
         int64_t wait = next - ki_nanotime();
@@ -573,7 +622,13 @@ static void stopm_timed(struct m *m)
                 acquirep(m, p);
                 return;
             }
-            if (mine) continue; /* every P is busy: their Ms run the timers */
+            if (mine) {
+                /* Every P is busy: their Ms run timers (findrunnable, and
+                 * every 32nd switch). Sleep until handed a P; a P going idle
+                 * with timers pending wakes an M (handoffp, findrunnable). */
+                stopm(m);
+                return;
+            }
             note_sleep(&m->park);
         }
         note_clear(&m->park);
@@ -926,6 +981,12 @@ static void steal_order_reset(int32_t procs)
  * is unusable until exec. */
 static void fork_prepare(void)
 {
+    /* Timer locks come before sched.lock in the lock order. A timer being
+     * queued by a thread that vanishes at fork stays "busy" in the child:
+     * stopping or resetting that one timer there would wait forever. */
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++)
+        rlock_acquire(&allp[i]->timerlock);
     rlock_acquire(&sched.lock);
     rlock_acquire(&sched.gflock);
     stack_fork_lock();
@@ -936,6 +997,9 @@ static void fork_parent(void)
     stack_fork_unlock(false);
     rlock_release(&sched.gflock);
     rlock_release(&sched.lock);
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = procs - 1; i >= 0; i--)
+        rlock_release(&allp[i]->timerlock);
 }
 
 static void fork_child(void)

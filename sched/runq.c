@@ -92,6 +92,11 @@ struct g *runq_get(struct p *p, bool *inherit)
         return next;
     }
     *inherit = false;
+    return runq_get_head(p);
+}
+
+struct g *runq_get_head(struct p *p)
+{
     for (;;) {
         uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);

@@ -234,6 +234,7 @@ struct p {
     int32_t ntimers, timerscap;
     _Atomic int64_t timer0when; /* earliest when, 0 when empty; written under timerlock */
     uint32_t timerpoll;         /* owner: counts fast-path checks */
+    uint32_t runnext_streak;    /* owner: consecutive picks from runnext */
 };
 _Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its own line");
 
@@ -345,6 +346,8 @@ void runq_put(struct p *p, struct g *gp, bool next);
 /* Dequeue (owner only): runnext first, then the head. *inherit tells whether
  * the G came from runnext (it inherits the current time slice). */
 struct g *runq_get(struct p *p, bool *inherit);
+/* Dequeue from the head only, leaving runnext alone (owner only). */
+struct g *runq_get_head(struct p *p);
 /* runq_put at the tail, inline: one acquire load, two stores (see runq.c
  * for the ordering argument); the full-queue case goes out of line. */
 void runq_put_tail_slow(struct p *p, struct g *gp);

@@ -10,7 +10,8 @@
  *   - every pass through findrunnable runs the due timers of every P (an
  *     idle P's timers must fire too; its own M is asleep);
  *   - goroutines switching directly to each other check their own P every
- *     32 switches (proc.c, pick_local);
+ *     32 switches (proc.c, timer_poll, after the switch: never while the
+ *     goroutine that left still holds the locks gopark releases for it);
  *   - an M with nothing to do sleeps until the earliest timer of any P
  *     (proc.c, stopm_timed), so no timer is late because every M slept.
  * Timer functions run with the heap's lock held (see struct timer), which
@@ -152,6 +153,8 @@ static void queue_claimed(struct timer *t, int64_t when)
      * sure one looks again. The one that finds nothing to run sleeps until
      * the new earliest timer. */
     if (earliest) {
+        /* Pairs with stopm_timed's fence: our push before our read. */
+        atomic_thread_fence(memory_order_seq_cst);
         int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
         if (until == 0 || when < until) wakep();
     }

@@ -832,6 +832,44 @@ static void test_concurrent_reset(void **state)
 /* ---- main ---------------------------------------------------------------------------------------
  */
 
+/* Goroutines receiving from their own fast tickers, by plain receive and by
+ * select: a timer function sends on the very channel whose lock a parking
+ * receiver holds until it is off its stack. Timers must never run in that
+ * window (they deadlocked there once, every time). */
+static gort_waitgroup tick_wg;
+
+static void tick_receiver(void *arg)
+{
+    gort_ticker *tk = gort_ticker_new(20 * US);
+    int64_t v;
+    for (int i = 0; i < 100; i++) {
+        if ((uintptr_t)arg & 1) {
+            gort_case cs[] = {GORT_RECV(gort_ticker_chan(tk), &v, NULL)};
+            gort_select(cs, 1, true);
+        } else {
+            gort_case cs[] = {GORT_RECV(gort_ticker_chan(tk), &v, NULL),
+                              GORT_RECV(NULL, NULL, NULL)};
+            gort_select(cs, 2, true);
+        }
+        gort_chan_recv(gort_ticker_chan(tk), &v);
+    }
+    gort_ticker_stop(tk);
+    gort_wg_done(&tick_wg);
+}
+
+static void test_ticker_receive_loops(void **state)
+{
+    (void)state;
+    for (int procs = 1; procs <= 2; procs++) {
+        int old = gort_maxprocs(procs);
+        gort_wg_add(&tick_wg, 32);
+        for (uintptr_t i = 0; i < 32; i++)
+            gort_go(tick_receiver, (void *)i);
+        gort_wg_wait(&tick_wg);
+        gort_maxprocs(old);
+    }
+}
+
 static int run(int argc, char **argv)
 {
     (void)argc;
@@ -862,6 +900,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_million_timers),
         cmocka_unit_test(test_timer_fires_amid_direct_switches),
         cmocka_unit_test(test_concurrent_reset),
+        cmocka_unit_test(test_ticker_receive_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
