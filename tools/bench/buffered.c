@@ -10,11 +10,10 @@
  *   buffered_ns   elapsed / N, ns per item
  * Usage: bench-buffered [N]   (default N = 5000000)
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 5000000L
@@ -53,34 +52,15 @@ static double run_phase(long n)
     bf.c = gort_chan_make(sizeof(long), SLOTS);
     bf.n = n;
     bf.sum = 0;
-    gort_wg_add(&bf.wg, 2);
-    int64_t t0 = gort_now();
-    gort_go(consumer, NULL);
-    gort_go(producer, NULL);
-    gort_wg_wait(&bf.wg);
-    int64_t t1 = gort_now();
-    return (double)(t1 - t0) / (double)n;
-}
-
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: %s [N > 0]\n", argv[0]);
-        return -1;
-    }
-    return v;
+    return (double)bench_go_pair(&bf.wg, consumer, producer) / (double)n;
 }
 
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 0);
     if (n < 0) return 2;
     fprintf(stderr, "buffered: N=%ld, %d slots, %d processors\n", n, SLOTS, gort_maxprocs(0));
-    run_phase(n / 10 > 0 ? n / 10 : 1);
+    run_phase(bench_warm(n));
     double ns = run_phase(n);
     if (bf.sum != (uint64_t)n * (uint64_t)(n + 1) / 2) {
         fprintf(stderr, "buffered: wrong sum %llu\n", (unsigned long long)bf.sum);

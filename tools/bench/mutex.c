@@ -13,10 +13,10 @@
  *   mutex_uncontended_ns  ns per lock+unlock, one goroutine
  * Usage: bench-mutex [N]   (default N = 100000)
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N  100000L
@@ -45,17 +45,12 @@ static double contended(long n)
 {
     sh.n = n;
     sh.counter = 0;
-    gort_wg_add(&sh.wg, GOROUTINES);
-    int64_t t0 = gort_now();
-    for (int i = 0; i < GOROUTINES; i++)
-        gort_go(worker, NULL);
-    gort_wg_wait(&sh.wg);
-    int64_t t1 = gort_now();
+    int64_t ns = bench_go_n(&sh.wg, GOROUTINES, worker, NULL);
     if (sh.counter != (long)GOROUTINES * n) {
         fprintf(stderr, "mutex: counter %ld, want %ld\n", sh.counter, (long)GOROUTINES * n);
         exit(1);
     }
-    return (double)(t1 - t0) / ((double)GOROUTINES * (double)n);
+    return (double)ns / ((double)GOROUTINES * (double)n);
 }
 
 /* Returns ns per lock+unlock, one goroutine, m iterations. */
@@ -71,24 +66,11 @@ static double uncontended(long m)
     return (double)(t1 - t0) / (double)m;
 }
 
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: %s [N > 0]\n", argv[0]);
-        return -1;
-    }
-    return v;
-}
-
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 0);
     if (n < 0) return 2;
-    long warm = n / 10 > 0 ? n / 10 : 1;
+    long warm = bench_warm(n);
     fprintf(stderr, "mutex: N=%ld, %d goroutines, %d processors\n", n, GOROUTINES,
             gort_maxprocs(0));
 

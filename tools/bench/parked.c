@@ -13,13 +13,9 @@
  *   parked_release_ns     (release gate + all finished) / N
  * Usage: bench-parked [N]   (default N = 1000000)
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 1000000L
@@ -34,50 +30,9 @@ static void parked_g(void *arg)
     gort_wg_done(&finished);
 }
 
-/* VmRSS of this process in bytes, or -1. Same method as parked.go: read the
- * whole of /proc/self/status and parse the "VmRSS:" line (kB). */
-static long long rss_bytes(void)
-{
-    static char buf[16384];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        perror("open /proc/self/status");
-        return -1;
-    }
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof buf - 1) break;
-    }
-    close(fd);
-    buf[len] = '\0';
-    const char *p = strstr(buf, "\nVmRSS:");
-    if (p == NULL) {
-        fprintf(stderr, "parked: no VmRSS in /proc/self/status\n");
-        return -1;
-    }
-    return strtoll(p + strlen("\nVmRSS:"), NULL, 10) * 1024;
-}
-
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0 || v > 100000000L) {
-        fprintf(stderr, "usage: %s [N in 1..100000000]\n", argv[0]);
-        return -1;
-    }
-    return v;
-}
-
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 100000000L);
     if (n < 0) return 2;
     fprintf(stderr, "parked: N=%ld, %d processors\n", n, gort_maxprocs(0));
 
@@ -85,13 +40,13 @@ static int bench_main(int argc, char **argv)
     gort_wg_add(&finished, (int)n);
     gort_wg_add(&gate, 1);
 
-    long long rss0 = rss_bytes();
+    long long rss0 = bench_rss_bytes("parked");
     int64_t t0 = gort_now();
     for (long i = 0; i < n; i++)
         gort_go(parked_g, NULL);
     gort_wg_wait(&started);
     int64_t t1 = gort_now();
-    long long rss1 = rss_bytes();
+    long long rss1 = bench_rss_bytes("parked");
     if (rss0 < 0 || rss1 < 0) return 1;
     fprintf(stderr, "parked: VmRSS %lld KiB -> %lld KiB, %d goroutines\n", rss0 / 1024, rss1 / 1024,
             gort_num_goroutine());

@@ -11,11 +11,10 @@
  *   pingpong_ns   elapsed / N, ns per round trip
  * Usage: bench-pingpong [N]   (default N = 1000000)
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 1000000L
@@ -56,34 +55,15 @@ static double run_phase(long n)
     pp.ping = gort_chan_make(sizeof(long), 0);
     pp.pong = gort_chan_make(sizeof(long), 0);
     pp.n = n;
-    gort_wg_add(&pp.wg, 2);
-    int64_t t0 = gort_now();
-    gort_go(ponger, NULL);
-    gort_go(pinger, NULL);
-    gort_wg_wait(&pp.wg);
-    int64_t t1 = gort_now();
-    return (double)(t1 - t0) / (double)n;
-}
-
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: %s [N > 0]\n", argv[0]);
-        return -1;
-    }
-    return v;
+    return (double)bench_go_pair(&pp.wg, ponger, pinger) / (double)n;
 }
 
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 0);
     if (n < 0) return 2;
     fprintf(stderr, "pingpong: N=%ld, %d processors\n", n, gort_maxprocs(0));
-    run_phase(n / 10 > 0 ? n / 10 : 1);
+    run_phase(bench_warm(n));
     double ns = run_phase(n);
     if (pp.bad) {
         fprintf(stderr, "pingpong: %ld values came back wrong\n", pp.bad);

@@ -12,11 +12,10 @@
  *   select_ns   elapsed / N, ns per round trip
  * Usage: bench-select [N]   (default N = 600000)
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 600000L
@@ -61,34 +60,15 @@ static double run_phase(long n)
     sl.never_a = gort_chan_make(sizeof(long), 0);
     sl.never_b = gort_chan_make(sizeof(long), 0);
     sl.n = n;
-    gort_wg_add(&sl.wg, 2);
-    int64_t t0 = gort_now();
-    gort_go(side_b, NULL);
-    gort_go(side_a, NULL);
-    gort_wg_wait(&sl.wg);
-    int64_t t1 = gort_now();
-    return (double)(t1 - t0) / (double)n;
-}
-
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: %s [N > 0]\n", argv[0]);
-        return -1;
-    }
-    return v;
+    return (double)bench_go_pair(&sl.wg, side_b, side_a) / (double)n;
 }
 
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 0);
     if (n < 0) return 2;
     fprintf(stderr, "select: N=%ld, %d processors\n", n, gort_maxprocs(0));
-    run_phase(n / 10 > 0 ? n / 10 : 1);
+    run_phase(bench_warm(n));
     double ns = run_phase(n);
     if (sl.bad) {
         fprintf(stderr, "select: %ld wrong cases or values\n", sl.bad);

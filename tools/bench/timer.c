@@ -12,13 +12,11 @@
  *   timer_create_stop_ns  elapsed / N, ns per create+stop pair
  * Usage: bench-timer [N [NBYTES]]   (defaults 1000000 and 1000000)
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 1000000L
@@ -29,61 +27,21 @@ static void never(void *arg)
     (void)arg;
 }
 
-/* VmRSS of this process in bytes, or -1: the whole of /proc/self/status,
- * the "VmRSS:" line (kB). */
-static long long rss_bytes(void)
-{
-    static char buf[16384];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        perror("open /proc/self/status");
-        return -1;
-    }
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof buf - 1) break;
-    }
-    close(fd);
-    buf[len] = '\0';
-    const char *p = strstr(buf, "\nVmRSS:");
-    if (p == NULL) {
-        fprintf(stderr, "timer: no VmRSS in /proc/self/status\n");
-        return -1;
-    }
-    return strtoll(p + strlen("\nVmRSS:"), NULL, 10) * 1024;
-}
-
-static long parse_arg(int argc, char **argv, int i, long def)
-{
-    if (argc <= i) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[i], &end, 10);
-    if (errno != 0 || end == argv[i] || *end != '\0' || v <= 0 || v > 100000000L) {
-        fprintf(stderr, "usage: %s [N [NBYTES]], each in 1..100000000\n", argv[0]);
-        return -1;
-    }
-    return v;
-}
-
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_arg(argc, argv, 1, DEFAULT_N);
-    long nb = parse_arg(argc, argv, 2, DEFAULT_N);
+    const char *usage = "[N [NBYTES]], each in 1..100000000";
+    long n = bench_parse_arg(argc, argv, 1, DEFAULT_N, 100000000L, usage);
+    long nb = bench_parse_arg(argc, argv, 2, DEFAULT_N, 100000000L, usage);
     if (n < 0 || nb < 0) return 2;
 
     /* pending timers: bytes each */
     gort_timer **ts = malloc((size_t)nb * sizeof *ts);
     if (!ts) return 1;
     memset(ts, 0, (size_t)nb * sizeof *ts);
-    long long rss0 = rss_bytes();
+    long long rss0 = bench_rss_bytes("timer");
     for (long i = 0; i < nb; i++)
         ts[i] = gort_timer_after_func(HOUR, never, NULL);
-    long long rss1 = rss_bytes();
+    long long rss1 = bench_rss_bytes("timer");
     if (rss0 < 0 || rss1 < 0) return 1;
     long notstopped = 0;
     for (long i = 0; i < nb; i++)

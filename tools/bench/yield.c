@@ -10,10 +10,9 @@
  *   yield_allp_ns  elapsed / (2N), default processors
  * Usage: bench-yield [N]   (default N = 2000000)
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "bench.h"
 #include "gort.h"
 
 #define DEFAULT_N 2000000L
@@ -39,33 +38,14 @@ static void yielder(void *arg)
 static double run_phase(long n)
 {
     ph.n = n;
-    gort_wg_add(&ph.wg, 2);
-    int64_t t0 = gort_now();
-    gort_go(yielder, &ph);
-    gort_go(yielder, &ph);
-    gort_wg_wait(&ph.wg);
-    int64_t t1 = gort_now();
-    return (double)(t1 - t0) / (2.0 * (double)n);
-}
-
-static long parse_n(int argc, char **argv, long def)
-{
-    if (argc < 2) return def;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[1], &end, 10);
-    if (errno != 0 || end == argv[1] || *end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: %s [N > 0]\n", argv[0]);
-        return -1;
-    }
-    return v;
+    return (double)bench_go_n(&ph.wg, 2, yielder, &ph) / (2.0 * (double)n);
 }
 
 static int bench_main(int argc, char **argv)
 {
-    long n = parse_n(argc, argv, DEFAULT_N);
+    long n = bench_parse_n(argc, argv, DEFAULT_N, 0);
     if (n < 0) return 2;
-    long warm = n / 10 > 0 ? n / 10 : 1;
+    long warm = bench_warm(n);
 
     int old = gort_maxprocs(1);
     fprintf(stderr, "yield: N=%ld, processors 1 then %d\n", n, old);
