@@ -447,7 +447,8 @@ struct timer {
     _Atomic(struct p *) pp; /* heap holding it, or NULL; changed under pp->timerlock */
     int32_t idx;            /* index in pp's heap */
 };
-/* Queue t (not queued now) to fire at when (gort_now clock). */
+/* Queue t to fire at when (gort_now clock). t must not be visible to other
+ * threads yet (a new timer); re-arming a shared one is timer_reset's job. */
 void timer_add(struct timer *t, int64_t when);
 /* Take t off its heap; true when it was queued (had not fired). */
 bool timer_del(struct timer *t);

@@ -162,10 +162,12 @@ static void queue_claimed(struct timer *t, int64_t when)
 
 void timer_add(struct timer *t, int64_t when)
 {
-    struct p *expect = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&t->pp, &expect, TIMER_BUSY, memory_order_acquire,
-                                                 memory_order_relaxed))
+    /* Callers add timers nobody else can see yet (new ones, or a sleep's
+     * timer on its stack), so no CAS is needed to claim it; timer_reset,
+     * which may race with other resets, claims with a CAS. */
+    if (atomic_load_explicit(&t->pp, memory_order_relaxed))
         sched_throw("timer_add: timer already queued");
+    atomic_store_explicit(&t->pp, TIMER_BUSY, memory_order_relaxed);
     queue_claimed(t, when);
 }
 
