@@ -581,61 +581,58 @@ static void stopm(struct m *m)
  * timers of idle Ps would wait until something else woke an M. */
 static void stopm_timed(struct m *m)
 {
-    for (;;) {
-        int64_t next = timers_earliest();
-        if (next == 0) {
+    int64_t next = timers_earliest();
+    if (next == 0) {
+        stopm(m);
+        return;
+    }
+    rlock_acquire(&sched.lock);
+    mput(m);
+    bool timed = !sched.timer_sleeper || next < sched.sleep_until;
+    if (timed) {
+        sched.timer_sleeper = m;
+        __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
+        /* Dekker pair with timer_add (which pushes, fences, reads
+         * sleep_until): either it sees our deadline and wakes an M for
+         * its earlier timer, or we see that timer here. */
+        atomic_thread_fence(memory_order_seq_cst);
+        int64_t again = timers_earliest();
+        if (again && again < next) {
+            next = again;
+            __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
+        }
+    }
+    rlock_release(&sched.lock);
+    int64_t wait = next - ki_nanotime();
+    bool woken = timed ? (wait > 0 && note_tsleep(&m->park, wait)) : (note_sleep(&m->park), true);
+    if (!woken) {
+        /* Timed out: unless startm took us meanwhile (its wake-up is on
+         * the way), leave the idle list and take an idle P. */
+        rlock_acquire(&sched.lock);
+        bool mine = mremove(m);
+        if (mine && sched.timer_sleeper == m) {
+            sched.timer_sleeper = NULL;
+            __atomic_store_n(&sched.sleep_until, 0, __ATOMIC_RELAXED);
+        }
+        struct p *p = mine && !atomic_load(&sched.gcwaiting) ? pidleget() : NULL;
+        rlock_release(&sched.lock);
+        if (p) {
+            acquirep(m, p);
+            return;
+        }
+        if (mine) {
+            /* Every P is busy: their Ms run timers (findrunnable, and
+             * every 32nd switch). Sleep until handed a P; a P going idle
+             * with timers pending wakes an M (handoffp, findrunnable). */
             stopm(m);
             return;
         }
-        rlock_acquire(&sched.lock);
-        mput(m);
-        bool timed = !sched.timer_sleeper || next < sched.sleep_until;
-        if (timed) {
-            sched.timer_sleeper = m;
-            __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
-            /* Dekker pair with timer_add (which pushes, fences, reads
-             * sleep_until): either it sees our deadline and wakes an M for
-             * its earlier timer, or we see that timer here. */
-            atomic_thread_fence(memory_order_seq_cst);
-            int64_t again = timers_earliest();
-            if (again && again < next) {
-                next = again;
-                __atomic_store_n(&sched.sleep_until, next, __ATOMIC_RELAXED);
-            }
-        }
-        rlock_release(&sched.lock);
-        int64_t wait = next - ki_nanotime();
-        bool woken =
-            timed ? (wait > 0 && note_tsleep(&m->park, wait)) : (note_sleep(&m->park), true);
-        if (!woken) {
-            /* Timed out: unless startm took us meanwhile (its wake-up is on
-             * the way), leave the idle list and take an idle P. */
-            rlock_acquire(&sched.lock);
-            bool mine = mremove(m);
-            if (mine && sched.timer_sleeper == m) {
-                sched.timer_sleeper = NULL;
-                __atomic_store_n(&sched.sleep_until, 0, __ATOMIC_RELAXED);
-            }
-            struct p *p = mine && !atomic_load(&sched.gcwaiting) ? pidleget() : NULL;
-            rlock_release(&sched.lock);
-            if (p) {
-                acquirep(m, p);
-                return;
-            }
-            if (mine) {
-                /* Every P is busy: their Ms run timers (findrunnable, and
-                 * every 32nd switch). Sleep until handed a P; a P going idle
-                 * with timers pending wakes an M (handoffp, findrunnable). */
-                stopm(m);
-                return;
-            }
-            note_sleep(&m->park);
-        }
-        note_clear(&m->park);
-        acquirep(m, m->nextp);
-        m->nextp = NULL;
-        return;
+        note_sleep(&m->park);
     }
+    note_clear(&m->park);
+    acquirep(m, m->nextp);
+    m->nextp = NULL;
+    return;
 }
 
 /* Stop for stop-the-world: give up the P and park. */
