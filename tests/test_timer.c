@@ -327,7 +327,7 @@ enum { NORDER = 20 };
 static struct {
     gort_mutex mu;
     int n;
-    int order[NORDER];
+    int runs[NORDER];
     int64_t deadline[NORDER];
     int64_t ran_at[NORDER];
     gort_waitgroup wg;
@@ -339,16 +339,22 @@ static void order_fn(void *arg)
     int64_t now = gort_now();
     gort_mutex_lock(&ord.mu);
     ord.ran_at[i] = now;
-    ord.order[ord.n++] = i;
+    ord.runs[i]++;
+    ord.n++;
     gort_mutex_unlock(&ord.mu);
     gort_wg_done(&ord.wg);
 }
 
-/* One attempt: timers i = 0..19 fire at start + (i+1)*spacing, created in
- * shuffled order. Returns whether the callbacks appended in deadline order;
- * asserts what holds however late the scheduler is. */
-static bool order_attempt(int64_t spacing)
+/* Timers i = 0..19 fire at start + (i+1) ms, created in shuffled order: every
+ * callback runs exactly once and never before its deadline. The order in which
+ * the callbacks start is not asserted: callbacks of timers that fire in one
+ * pass start in run-queue order (the newest in runnext first, as in Go), so on
+ * a stalled machine their order only says how late the pass was. Fire order
+ * itself is asserted below through gort_after's fire times. */
+static void test_after_func_all_run(void **state)
 {
+    (void)state;
+    settle();
     memset(&ord, 0, sizeof ord);
     int perm[NORDER];
     for (int i = 0; i < NORDER; i++)
@@ -362,38 +368,18 @@ static bool order_attempt(int64_t spacing)
     int64_t start = gort_now() + 2 * MS;
     for (int k = 0; k < NORDER; k++) {
         int i = perm[k];
-        ord.deadline[i] = start + (i + 1) * spacing;
+        ord.deadline[i] = start + (i + 1) * MS;
         gort_timer_after_func(ord.deadline[i] - gort_now(), order_fn, (void *)(uintptr_t)i);
     }
     assert_true(wg_wait_bounded(&ord.wg));
+    gort_sleep(5 * MS); /* a second run of any callback would show now */
     gort_mutex_lock(&ord.mu);
     assert_int_equal(ord.n, NORDER);
-    bool sorted = true;
-    for (int k = 0; k < NORDER; k++) {
-        if (ord.order[k] != k) sorted = false;
-        assert_true(ord.ran_at[k] >= ord.deadline[k]); /* never early */
+    for (int i = 0; i < NORDER; i++) {
+        assert_int_equal(ord.runs[i], 1);
+        assert_true(ord.ran_at[i] >= ord.deadline[i]); /* never early */
     }
     gort_mutex_unlock(&ord.mu);
-    if (!sorted) {
-        char buf[256];
-        int off = 0;
-        for (int k = 0; k < NORDER; k++)
-            off += snprintf(buf + off, sizeof buf - (size_t)off, " %d", ord.order[k]);
-        print_message("after_func order with %lld ms spacing:%s (retrying wider)\n",
-                      (long long)(spacing / MS), buf);
-    }
-    return sorted;
-}
-
-static void test_after_func_order(void **state)
-{
-    (void)state;
-    settle();
-    const int64_t spacings[] = {1 * MS, 5 * MS, 20 * MS};
-    bool ok = false;
-    for (size_t a = 0; a < sizeof spacings / sizeof spacings[0] && !ok; a++)
-        ok = order_attempt(spacings[a]);
-    assert_true(ok);
     settle();
 }
 
@@ -881,7 +867,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_sleep_never_early),
         cmocka_unit_test(test_sleep_zero_and_negative),
         cmocka_unit_test(test_many_sleepers),
-        cmocka_unit_test(test_after_func_order),
+        cmocka_unit_test(test_after_func_all_run),
         cmocka_unit_test(test_after_fire_times_ordered),
         cmocka_unit_test(test_stop_before_fire),
         cmocka_unit_test(test_stop_after_fire),
