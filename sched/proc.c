@@ -944,6 +944,14 @@ static struct p *p_new(int32_t id)
     return p;
 }
 
+struct mcache **sched_mcache_slot(int *node)
+{
+    struct m *m = gort_m();
+    struct p *p = m ? m->p : NULL;
+    *node = p ? p->node : 0;
+    return p ? &p->mcache : NULL;
+}
+
 static uint32_t gcd(uint32_t a, uint32_t b)
 {
     while (b) {

@@ -63,6 +63,7 @@
 
 struct m;
 struct p;
+struct mcache;
 
 /* ---- runtime lock and note (lock.c) ----------------------------------- */
 
@@ -235,6 +236,10 @@ struct p {
     _Atomic int64_t timer0when; /* earliest when, 0 when empty; written under timerlock */
     uint32_t timerpoll;         /* owner: counts fast-path checks */
     uint32_t runnext_streak;    /* owner: consecutive picks from runnext */
+
+    /* Allocator cache (mem/): created lazily by mem/ through sched_mcache_slot,
+     * used only by the M holding the P, released by p_destroy. */
+    struct mcache *mcache;
 };
 _Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its own line");
 
@@ -483,6 +488,12 @@ void run_defers(struct g *gp, struct defer_rec *mark);
 void panic_state_reset(struct g *gp);
 
 /* Print "fatal error: msg", the current goroutine's backtrace, exit 2. */
+/* For mem/: the mcache slot of the P the calling thread holds, and that P's
+ * NUMA node in *node; NULL (node 0) on a thread without a P (foreign threads,
+ * an M in a blocking region). The slot stays valid while the caller neither
+ * blocks nor yields; gort's own code is never preempted asynchronously. */
+struct mcache **sched_mcache_slot(int *node);
+
 _Noreturn void gort__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write a backtrace of the frame-pointer chain starting at rbp, bounded by
  * [lo, hi), to fd. signal_safe: print raw addresses only (no dladdr). */
