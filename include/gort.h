@@ -65,10 +65,23 @@ void gort_lock_thread(void);
 void gort_unlock_thread(void);
 
 /* Around C code that may block its thread (a blocking syscall, a slow
- * library call): the processor is handed to another thread meanwhile so
- * other goroutines keep running. */
+ * library call), Go's entersyscall/exitsyscall: entering costs a few
+ * stores; if the region lasts longer than a sysmon tick (20 us and up) and
+ * other goroutines wait, sysmon hands the processor to another thread.
+ * Leaving takes the processor back if it is still free, else an idle one,
+ * else the goroutine queues and its thread parks. No gort call that may
+ * block is allowed inside. */
 void gort_blocking_begin(void);
 void gort_blocking_end(void);
+
+/* Preemption. A goroutine that runs longer than GORT_TIMESLICE (10 ms) is
+ * stopped by a SIGURG to its thread, but only where it runs code of the
+ * executable itself: never inside gort, libc or other shared objects, which
+ * may hold locks. Code in a shared object that holds no locks across its
+ * own loops can be made preemptible: pass any address inside the object.
+ * 0, or -ENOENT when no loaded object contains addr. A program's own
+ * SIGURG handler keeps receiving every SIGURG gort did not send. */
+int gort_preempt_register(const void *addr);
 
 /* ---- time --------------------------------------------------------------- */
 

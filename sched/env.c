@@ -5,7 +5,10 @@
  *                    16k..256m, rounded up to 4 KiB (default 64k; 256k in
  *                    sanitizer builds, whose frames are larger)
  *   GORT_NUMA        off | fake:N (kernel-iface/numa.c)
- *   GORT_DEBUG       comma-separated key=value: schedtrace=MS, scheddetail=0|1
+ *   GORT_TIMESLICE   how long a goroutine may run before sysmon preempts it: a
+ *                    number with unit ns, us, ms or s, from 50us to 10s (default 10ms)
+ *   GORT_DEBUG       comma-separated key=value: schedtrace=MS, scheddetail=0|1,
+ *                    asyncpreemptoff=0|1 (no SIGURG preemption; cooperative only)
  * A malformed value is an error that names the variable, never a silent
  * default: the process prints it and exits with status 2.
  */
@@ -46,6 +49,26 @@ static bool parse_int(const char *s, long long lo, long long hi, bool suffix, lo
     return true;
 }
 
+/* "10ms", "500us", "2s", "250000ns": a positive integer and a unit. */
+static bool parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v <= 0 || *s == '+' || *s == ' ') return false;
+    static const struct {
+        const char *unit;
+        long long mul;
+    } units[] = {{"ns", 1}, {"us", 1000}, {"ms", 1000 * 1000}, {"s", 1000 * 1000 * 1000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit)) continue;
+        if (v > INT64_MAX / units[i].mul) return false;
+        *out = v * units[i].mul;
+        return true;
+    }
+    return false;
+}
+
 static void load_debug(const char *s)
 {
     char buf[512];
@@ -75,9 +98,17 @@ static void load_debug(const char *s)
                 bad(msg);
             }
             cfg.scheddetail = n;
+        } else if (!strcmp(kv, "asyncpreemptoff")) {
+            if (!parse_int(v, 0, 1, false, &n)) {
+                snprintf(msg, sizeof msg, "GORT_DEBUG: asyncpreemptoff=\"%s\": expected 0 or 1", v);
+                bad(msg);
+            }
+            cfg.asyncpreemptoff = n;
         } else {
             snprintf(msg, sizeof msg,
-                     "GORT_DEBUG: unknown setting \"%s\" (known: schedtrace, scheddetail)", kv);
+                     "GORT_DEBUG: unknown setting \"%s\" (known: schedtrace, scheddetail, "
+                     "asyncpreemptoff)",
+                     kv);
             bad(msg);
         }
     }
@@ -110,6 +141,19 @@ void config_load(void)
             bad(msg);
         }
         cfg.stack_size = ((size_t)n + KI_PAGE_SIZE - 1) & ~(KI_PAGE_SIZE - 1);
+    }
+
+    cfg.timeslice_ns = 10 * 1000 * 1000;
+    s = getenv("GORT_TIMESLICE");
+    if (s && *s) {
+        if (!parse_duration(s, &cfg.timeslice_ns) || cfg.timeslice_ns < 50 * 1000 ||
+            cfg.timeslice_ns > 10LL * 1000 * 1000 * 1000) {
+            snprintf(msg, sizeof msg,
+                     "GORT_TIMESLICE=\"%.64s\": expected a duration from 50us to 10s "
+                     "(a number with unit ns, us, ms or s)",
+                     s);
+            bad(msg);
+        }
     }
 
     s = getenv("GORT_DEBUG");

@@ -104,6 +104,11 @@ static struct p *pidleget(void)
         sched.pidle = p->link;
         p->link = NULL;
         atomic_fetch_sub(&sched.npidle, 1);
+        if (GORT_UNLIKELY(sched.sysmonwait)) {
+            /* Something will run: sysmon must watch it again. */
+            sched.sysmonwait = false;
+            note_wakeup(&sched.sysmonnote);
+        }
     }
     return p;
 }
@@ -326,7 +331,9 @@ static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inh
     atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
     gp->m = m;
     m->curg = gp;
-    if (!inherit) p->schedtick++;
+    atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
+    /* Relaxed store: sysmon samples the tick to see that the P moved on. */
+    if (!inherit) __atomic_store_n(&p->schedtick, p->schedtick + 1, __ATOMIC_RELAXED);
 }
 
 /* Next G from this P's own sources: every 61st tick the global queue first
@@ -351,7 +358,7 @@ static struct g *pick_local(struct p *p, bool *inherit)
          * advances so the global queue gets its turn too. */
         if (GORT_UNLIKELY(++p->runnext_streak >= RUNNEXT_STREAK)) {
             p->runnext_streak = 0;
-            p->schedtick++;
+            __atomic_store_n(&p->schedtick, p->schedtick + 1, __ATOMIC_RELAXED);
             struct g *head = runq_get_head(p);
             if (head) {
                 atomic_store_explicit(&p->runnext, gp, memory_order_release); /* it goes next */
@@ -559,6 +566,67 @@ static void handoffp(struct p *p)
     }
     pidleput(p);
     rlock_release(&sched.lock);
+}
+
+/* ---- sysmon's retake (Go's retake) ------------------------------------------ */
+
+/* What sysmon saw of each P on earlier passes (sysmon only). */
+static struct {
+    uint32_t schedtick, syscalltick;
+    int64_t schedwhen, syscallwhen; /* when sysmon first saw those ticks */
+    int64_t lastsig;                /* last preemption request */
+} sysmon_pd[MAX_PROCS];
+
+/* Minimum gap between preemption requests to one P: a goroutine that was
+ * not at a safe point (inside libc, say) is asked again this much later. */
+#define PREEMPT_RETRY_NS (50 * 1000)
+
+uint32_t sched_retake(int64_t now)
+{
+    uint32_t n = 0;
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    for (int32_t i = 0; i < procs; i++) {
+        struct p *p = allp[i];
+        __typeof__(sysmon_pd[0]) *pd = &sysmon_pd[i];
+        uint32_t st = atomic_load_explicit(&p->status, memory_order_relaxed);
+        int64_t tw = atomic_load_explicit(&p->timer0when, memory_order_relaxed);
+        bool timer_due = tw != 0 && tw <= now;
+        if (st == P_RUNNING) {
+            uint32_t t = __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED);
+            if (t != pd->schedtick) {
+                pd->schedtick = t;
+                pd->schedwhen = now;
+                continue;
+            }
+            /* The same slice since an earlier pass: over its time, or
+             * sitting on a due timer it will not run until it yields. */
+            if ((now - pd->schedwhen >= cfg.timeslice_ns || timer_due) &&
+                now - pd->lastsig >= PREEMPT_RETRY_NS && preemptone(p)) {
+                pd->lastsig = now;
+                n++;
+            }
+        } else if (st == P_SYSCALL) {
+            uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
+            if (t != pd->syscalltick) {
+                pd->syscalltick = t;
+                pd->syscallwhen = now;
+                continue;
+            }
+            /* In the same blocking region for a tick at least: take the P
+             * if work waits on it, if everyone else is busy, or after
+             * 10 ms anyway (Go's rule). */
+            if (runq_empty(p) && !timer_due &&
+                atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
+                now - pd->syscallwhen < 10 * 1000 * 1000)
+                continue;
+            uint32_t want = P_SYSCALL;
+            if (atomic_compare_exchange_strong(&p->status, &want, P_IDLE)) {
+                n++;
+                handoffp(p);
+            }
+        }
+    }
+    return n;
 }
 
 /* Park the M until startm hands it a P; returns holding that P. */
@@ -892,7 +960,7 @@ static bool foreign_threads_exist(void)
     while (!foreign && (e = readdir(d))) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         pid_t tid = (pid_t)atoi(e->d_name);
-        bool known = tid == sched.trace_tid;
+        bool known = tid == sched.trace_tid || tid == sched.sysmon_tid;
         for (struct m *m = allm; m && !known; m = m->alllink)
             known = m->tid == tid;
         foreign = !known;
@@ -1018,9 +1086,13 @@ static void fork_child(void)
     atomic_store(&sched.gcwaiting, 0);
     sched.stopwait = 0;
     sched.trace_tid = 0;
+    sched.sysmon_tid = 0;
+    sched.sysmonwait = false;
+    note_clear(&sched.sysmonnote);
     struct m *self = gort_m();
     if (!self) return;
     self->tid = ki_gettid();
+    atomic_store(&self->preempt_sig, 0); /* pending signals are not inherited */
     self->alllink = NULL;
     self->spinning = false;
     self->schedlink = NULL;
@@ -1071,6 +1143,7 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     sched.mcount = 1;
     signals_init();
     signals_thread_init();
+    preempt_init();
 
     int32_t procs = cfg.maxprocs;
     for (int32_t i = 0; i < procs; i++)
@@ -1094,6 +1167,7 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     sched.started = true;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (cfg.schedtrace_ms > 0) schedtrace_start();
+    sysmon_start();
     schedule(m);
 }
 
@@ -1161,6 +1235,23 @@ void gort_yield(void)
         !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
         return;
     gsched(gp, POST_YIELD, NULL, NULL);
+}
+
+void sched_preempt_yield(void)
+{
+    struct m *m = gort_m();
+    struct g *gp = m ? m->curg : NULL;
+    if (!gp || !m->p || m->locks) return; /* the mark stays for later */
+    atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
+    /* Overdue timers first (what sysmon may have preempted us for): the
+     * goroutines they wake go to runnext and run before the queue. */
+    struct p *p = m->p;
+    int64_t w = atomic_load_explicit(&p->timer0when, memory_order_relaxed);
+    if (w) {
+        int64_t now = ki_nanotime();
+        if (w <= now) timers_run(p, now);
+    }
+    gsched(gp, POST_GLOBAL, NULL, NULL);
 }
 
 void gopark(unlock_fn unlockf, void *arg, enum waitreason why)
@@ -1232,6 +1323,7 @@ int gort_num_goroutine(void)
 
 int64_t gort_now(void)
 {
+    preempt_check();
     return ki_nanotime();
 }
 
@@ -1257,16 +1349,44 @@ void gort_unlock_thread(void)
     }
 }
 
-/* Blocking regions (Go's entersyscallblock/exitsyscall). The P is handed off
- * at once; sysmon-driven lazy hand-off is a later refinement. */
+/* Blocking regions (Go's entersyscall/exitsyscall). Entering leaves the P
+ * in P_SYSCALL, attached to nothing but remembered in m->oldp; leaving
+ * CASes it back to P_RUNNING if nobody took it meanwhile. sysmon takes it
+ * (CAS to P_IDLE, then handoffp) once the region has lasted a sysmon tick
+ * and other work waits for it; a stopper takes it with a CAS to P_GCSTOP.
+ * The CAS on the status decides every race between them and the region's
+ * end. A short region thus costs two stores and one CAS, no wake-up. */
 void gort_blocking_begin(void)
 {
     struct m *m = gort_m();
     struct g *gp = m ? m->curg : NULL;
-    if (!gp || m->blocked) return;
+    if (!gp || m->blocked || !m->p) return;
     m->blocked = true;
     atomic_store_explicit(&gp->status, G_SYSCALL, memory_order_relaxed);
-    handoffp(releasep(m));
+    struct p *p = m->p;
+    atomic_store_explicit(&p->syscalltick,
+                          atomic_load_explicit(&p->syscalltick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    p->m = NULL;
+    m->p = NULL;
+    m->oldp = p;
+    /* Release: the P's state (queue, timers are atomics or locked) is
+     * published with the status; whoever CASes it away acquires it. No
+     * fence against stop_the_world: a stopper that missed this store
+     * (store buffer) scans again for P_SYSCALL every 100 us while it
+     * waits, so the stop is delayed at most that long, never blocked by
+     * the region. Seeing gcwaiting here only hands the P over sooner; both
+     * trying is settled by the CAS. */
+    atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+    if (GORT_UNLIKELY(atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))) {
+        rlock_acquire(&sched.lock);
+        uint32_t want = P_SYSCALL;
+        if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) &&
+            atomic_compare_exchange_strong(&p->status, &want, P_GCSTOP)) {
+            if (--sched.stopwait == 0) note_wakeup(&sched.stopnote);
+        }
+        rlock_release(&sched.lock);
+    }
 }
 
 void gort_blocking_end(void)
@@ -1275,6 +1395,22 @@ void gort_blocking_end(void)
     struct g *gp = m ? m->curg : NULL;
     if (!gp || !m->blocked) return;
     m->blocked = false;
+    struct p *oldp = m->oldp;
+    m->oldp = NULL;
+    uint32_t want = P_SYSCALL;
+    /* Acquire on success: whatever the P's last holder (us, before) wrote
+     * is ours again; nobody else held it in between. */
+    if (GORT_LIKELY(oldp && atomic_compare_exchange_strong_explicit(&oldp->status, &want, P_RUNNING,
+                                                                    memory_order_acquire,
+                                                                    memory_order_relaxed))) {
+        oldp->m = m;
+        m->p = oldp;
+        atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+        /* A stop-the-world began meanwhile and counted on this P stopping. */
+        if (GORT_UNLIKELY(atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)))
+            gsched(gp, POST_YIELD, NULL, NULL);
+        return;
+    }
     if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) > 0) {
         rlock_acquire(&sched.lock);
         struct p *p =
@@ -1339,13 +1475,30 @@ static void world_unlock(void)
     if (w) goready(w->g, false);
 }
 
-/* Stop every P but the caller's. Goroutines stop at their next scheduling
- * point (yield, park, exit, spawn's wake-up). */
+/* Stop-the-world: take every P whose M is in a blocking region (sched.lock
+ * held). True when that was the last P to stop: the stopper is done. */
+static bool take_syscall_ps(void)
+{
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++) {
+        uint32_t want = P_SYSCALL;
+        if (atomic_compare_exchange_strong(&allp[i]->status, &want, P_GCSTOP) &&
+            --sched.stopwait == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Stop every P but the caller's. Idle Ps and Ps in blocking regions are
+ * taken at once; running goroutines are preempted (signal, then the
+ * cooperative mark) and stop in the scheduler. The stopper asks again
+ * every 100 us until all have stopped: a goroutine inside libc when the
+ * signal came stops at the next attempt or at its next gort call. */
 static void stop_the_world(struct m *m)
 {
     rlock_acquire(&sched.lock);
     sched.stopwait = atomic_load(&gomaxprocs);
-    atomic_store(&sched.gcwaiting, 1);
+    atomic_store(&sched.gcwaiting, 1); /* seq_cst: see gort_blocking_begin */
     atomic_store_explicit(&m->p->status, P_GCSTOP, memory_order_relaxed);
     sched.stopwait--;
     struct p *p;
@@ -1353,10 +1506,18 @@ static void stop_the_world(struct m *m)
         atomic_store_explicit(&p->status, P_GCSTOP, memory_order_relaxed);
         sched.stopwait--;
     }
+    take_syscall_ps();
     bool wait = sched.stopwait > 0;
     rlock_release(&sched.lock);
     if (wait) {
-        note_sleep(&sched.stopnote);
+        preemptall();
+        while (!note_tsleep(&sched.stopnote, 100 * 1000)) {
+            rlock_acquire(&sched.lock);
+            bool done = take_syscall_ps();
+            rlock_release(&sched.lock);
+            if (done) break;
+            preemptall();
+        }
         note_clear(&sched.stopnote);
     }
     if (sched.stopwait != 0) sched_throw("stop_the_world: not stopped");
@@ -1433,6 +1594,22 @@ static void start_the_world(struct m *m, int32_t n)
         startm(p, false);
     }
     wakep();
+}
+
+/* For tools/bench/stw: stop and restart the world once (what gort_maxprocs
+ * does); returns how long the stop took, ns. From a goroutine. */
+int64_t gort__stw_probe(void)
+{
+    struct m *m = gort_m();
+    if (!m || !m->curg || !m->p) return -1;
+    world_lock();
+    m = gort_m();
+    int64_t t0 = ki_nanotime();
+    stop_the_world(m);
+    int64_t t1 = ki_nanotime();
+    start_the_world(m, atomic_load(&gomaxprocs));
+    world_unlock();
+    return t1 - t0;
 }
 
 int gort_maxprocs(int n)

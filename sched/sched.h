@@ -149,6 +149,9 @@ struct g {
     struct panic_rec *panics;    /* panics in progress, newest first */
     char *recovered;             /* text of the last panic gort_try recovered */
     _Atomic uint32_t selectdone; /* a select's first waker CASes 0 -> 1 (sync/chan.c) */
+    /* Preemption request (preempt.c): set by sysmon or a stopper, cleared by
+     * the goroutine when it yields to it and whenever it starts running. */
+    _Atomic uint32_t preempt;
 #if GORT_ASAN
     void *asan_fake_stack;
 #endif
@@ -182,10 +185,14 @@ struct m {
     struct g *nextg; /* a G the fast path dequeued but g0 must run */
     bool nextg_inherit;
 
-    bool spinning;       /* looking for work; counted in sched.nmspinning */
-    bool blocked;        /* in a blocking region */
-    bool exiting;        /* a locked goroutine exited: the thread ends */
-    uint32_t locks;      /* sched_proc_pin depth: no preemption while > 0 */
+    bool spinning;  /* looking for work; counted in sched.nmspinning */
+    bool blocked;   /* in a blocking region */
+    bool exiting;   /* a locked goroutine exited: the thread ends */
+    uint32_t locks; /* sched_proc_pin depth: no preemption while > 0 */
+    struct p *oldp; /* the P left in P_SYSCALL by a blocking region */
+    /* 1 while a preemption SIGURG sent to this thread is undelivered: set by
+     * the sender, exchanged to 0 by the handler (one signal in flight). */
+    _Atomic uint32_t preempt_sig;
     struct g *lockedg;   /* goroutine wired to this thread */
     struct note park;    /* sleeps here when idle */
     struct m *schedlink; /* idle M list; protected by sched.lock */
@@ -206,6 +213,9 @@ enum pstatus {
     P_RUNNING, /* owned by an M running Go code or the scheduler */
     P_GCSTOP,  /* stopped for stop-the-world */
     P_DEAD,    /* beyond gomaxprocs */
+    P_SYSCALL, /* its M is in a blocking region (m->oldp); no M attached. The M
+                  CASes it back to P_RUNNING on leaving; sysmon or a stopper
+                  may CAS it to P_IDLE / P_GCSTOP first and take it. */
 };
 
 struct p {
@@ -222,7 +232,7 @@ struct p {
     _Atomic uint32_t status; /* written under sched.lock or by the owner */
     struct m *m;             /* owning M, or NULL */
     struct p *link;          /* idle list; protected by sched.lock */
-    uint32_t schedtick;      /* incremented each time a G starts a new slice */
+    uint32_t schedtick;      /* a G started a new slice; owner stores with __atomic relaxed */
     int32_t gfree_n;         /* dead Gs with stacks, most recent last */
     struct g *gfree[GFREE_LOCAL_MAX];
     uint64_t goid_next, goid_end; /* goroutine id cache [next, end) */
@@ -236,6 +246,9 @@ struct p {
     _Atomic int64_t timer0when; /* earliest when, 0 when empty; written under timerlock */
     uint32_t timerpoll;         /* owner: counts fast-path checks */
     uint32_t runnext_streak;    /* owner: consecutive picks from runnext */
+    /* Blocking regions entered (owner stores, relaxed; sysmon samples it,
+     * as it samples schedtick, to see whether the P moved on). */
+    _Atomic uint32_t syscalltick;
 
     /* Allocator cache (mem/): created lazily by mem/ through sched_mcache_slot,
      * used only by the M holding the P, released by p_destroy. */
@@ -286,6 +299,9 @@ struct sched {
     struct worldwaiter *world_waiters;
     struct rlock world_lock; /* protects world_held, world_waiters */
     bool main_exited;        /* main goroutine called gort_exit */
+    bool sysmonwait;         /* sysmon sleeps until a P leaves the idle list (lock) */
+    struct note sysmonnote;  /* ... here */
+    pid_t sysmon_tid;        /* the sysmon thread (not an M), or 0 */
     bool started;
 };
 
@@ -301,6 +317,8 @@ struct config {
     size_t stack_size; /* usable bytes per goroutine stack */
     int schedtrace_ms; /* 0: off */
     bool scheddetail;
+    bool asyncpreemptoff; /* GORT_DEBUG=asyncpreemptoff=1 */
+    int64_t timeslice_ns; /* GORT_TIMESLICE */
     struct ki_numa numa;
 };
 extern struct config cfg;
@@ -466,6 +484,35 @@ int64_t timers_run(struct p *pp, int64_t now);
 int64_t timers_earliest(void);
 /* Move every timer of a P being destroyed to `to` (world stopped). */
 void timers_move(struct p *from, struct p *to);
+
+/* ---- preemption (preempt.c) and sysmon (sysmon.c) ------------------- */
+
+/* Find user code ranges and the register save size, install the SIGURG
+ * handler (keeping a handler the program installed before, to forward its
+ * signals to). Once, from gort_main, before any M but m0 exists. */
+void preempt_init(void);
+/* Ask the goroutine running on p to yield: mark it and signal its thread.
+ * Any thread; true when a goroutine was running there. */
+bool preemptone(struct p *p);
+/* preemptone for every running P but the caller's. */
+void preemptall(void);
+/* Re-install gort's SIGURG handler if the program replaced it, forwarding
+ * to the program's handler from then on (sysmon, every few ms). */
+void preempt_check_handler(void);
+/* A goroutine marked for preemption at a point where the signal could not
+ * stop it yields here at its next gort call (cooperative check). */
+void sched_preempt_yield(void);
+static inline void preempt_check(void)
+{
+    struct g *gp = gort_g();
+    if (GORT_UNLIKELY(gp && atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+        sched_preempt_yield();
+}
+/* Start the sysmon thread (gort_main, and the child after fork). */
+void sysmon_start(void);
+/* Retake or preempt whatever needs it (sysmon; sched.lock not held);
+ * returns how many Ps it acted on. */
+uint32_t sched_retake(int64_t now);
 
 /* ---- spin.c: for the sync package ------------------------------------- */
 

@@ -285,11 +285,13 @@ bool chan_recv(struct hchan *c, void *ep, bool block, bool *selected)
 
 void gort_chan_send(gort_chan *c, const void *elem)
 {
+    preempt_check();
     chan_send((struct hchan *)c, elem, true);
 }
 
 bool gort_chan_recv(gort_chan *c, void *elem)
 {
+    preempt_check();
     bool selected;
     return chan_recv((struct hchan *)c, elem, true, &selected);
 }

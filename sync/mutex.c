@@ -79,6 +79,7 @@ static inline bool state_cas(gort_mutex *m, int32_t *old, int32_t new)
 
 void gort_mutex_lock(gort_mutex *m)
 {
+    preempt_check();
     int32_t old = 0;
     /* Acquire: pairs with the release in gort_mutex_unlock. */
     if (GORT_LIKELY(__atomic_compare_exchange_n(&m->state, &old, MUTEX_LOCKED, false,

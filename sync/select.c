@@ -220,6 +220,7 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
 
 int gort_select(gort_case *cases, int n, bool block)
 {
+    preempt_check();
     if (n < 0 || n > MAX_CASES) gort_panic("gort_select: %d cases (0..%d allowed)", n, MAX_CASES);
     if (n > 0 && !cases) gort_panic("gort_select: NULL cases");
     /* Single-case selects are plain channel operations (Go compiles them so). */

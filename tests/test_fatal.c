@@ -408,6 +408,18 @@ static void test_env_stack_size(void **state)
         env_case("GORT_STACK_SIZE", good[i], "ok", true);
 }
 
+static void test_env_timeslice(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"10",  "abc",   "10 ms", "0ms",  "-1ms", "49us",
+                                      "11s", "10mss", "ms",    "+5ms", "1h"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        env_case("GORT_TIMESLICE", bad[i], "ok", false);
+    static const char *const good[] = {"", "10ms", "50us", "250000ns", "2s", "10s"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        env_case("GORT_TIMESLICE", good[i], "ok", true);
+}
+
 static void test_env_numa(void **state)
 {
     (void)state;
@@ -422,11 +434,13 @@ static void test_env_numa(void **state)
 static void test_env_debug(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"bogus=1", "schedtrace", "schedtrace=abc", "schedtrace=0",
-                                      "scheddetail=2"};
+    static const char *const bad[] = {"bogus=1",        "schedtrace",    "schedtrace=abc",
+                                      "schedtrace=0",   "scheddetail=2", "asyncpreemptoff=2",
+                                      "asyncpreemptoff"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         env_case("GORT_DEBUG", bad[i], "ok", false);
     env_case("GORT_DEBUG", "", "ok", true);
+    env_case("GORT_DEBUG", "asyncpreemptoff=1", "ok", true);
 }
 
 /* schedtrace=50 over a 200 ms run prints Go-style "SCHED" lines on stderr. */
@@ -465,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_stdout_flush),
         cmocka_unit_test(test_env_maxprocs),
         cmocka_unit_test(test_env_stack_size),
+        cmocka_unit_test(test_env_timeslice),
         cmocka_unit_test(test_env_numa),
         cmocka_unit_test(test_env_debug),
         cmocka_unit_test(test_schedtrace),

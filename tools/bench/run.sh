@@ -25,7 +25,7 @@ case $RUNS in '' | *[!0-9]*) usage ;; esac
 [ "$RUNS" -ge 1 ] || usage
 [ -d "$BIN_DIR" ] || { echo "run.sh: $BIN_DIR: not a directory" >&2; exit 2; }
 
-BENCHES="yield spawn parked pingpong buffered select mutex sleep timer"
+BENCHES="yield spawn parked pingpong buffered select mutex sleep timer hogsleep stw blocking"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 results=$tmp/results # lines: BENCH IMPL METRIC VALUE UNIT
