@@ -508,6 +508,8 @@ static inline void preempt_check(void)
     if (GORT_UNLIKELY(gp && atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
         sched_preempt_yield();
 }
+/* Shrink the calling runtime thread's timer slack to 1 us (proc.c). */
+void sched_thread_timer_slack(void);
 /* Start the sysmon thread (gort_main, and the child after fork). */
 void sysmon_start(void);
 /* Retake or preempt whatever needs it (sysmon; sched.lock not held);

@@ -11,7 +11,9 @@
  *     waits for that P or every other P is busy, or after 10 ms;
  *   - re-installs gort's SIGURG handler if the program replaced it (the
  *     program's handler keeps receiving its signals, through ours);
- *   - runs the hooks of later subsystems (the allocator's scavenger).
+ *   - runs the hooks of later subsystems every 100 ms: the allocator's
+ *     scavenger, and the collector's check for a cycle forced after 2
+ *     minutes without one (both weak symbols, absent until linked in).
  * Pacing, as Go: 20 us between passes while passes find something to do;
  * after 50 quiet passes the delay doubles each pass, up to 10 ms. While any
  * timer is pending the delay is at most 1 ms and sysmon wakes when the
@@ -23,7 +25,9 @@
 
 #include "sched/sched.h"
 
-void mem_scavenge_tick(int64_t now) __attribute__((weak));
+/* Hooks of later subsystems; NULL until they are linked in. */
+void mem_scavenge_tick(int64_t now) __attribute__((weak)); /* allocator: scavenger */
+void gc_sysmon_tick(int64_t now) __attribute__((weak));    /* collector: forced cycle */
 
 #define SYSMON_MIN_DELAY   (20 * 1000)
 #define SYSMON_MAX_DELAY   (10 * 1000 * 1000)
@@ -40,6 +44,8 @@ static void sysmon(void *arg)
      * before the program can deadlock, or it would take it for a foreign
      * thread that might still wake someone. */
     __atomic_store_n(&sched.sysmon_tid, ki_gettid(), __ATOMIC_RELAXED);
+    sched_thread_timer_slack();
+
     note_wakeup(&started);
     int64_t delay = SYSMON_MIN_DELAY;
     uint32_t idle = 0;
@@ -93,9 +99,10 @@ static void sysmon(void *arg)
             last_handler_check = now;
             preempt_check_handler();
         }
-        if (mem_scavenge_tick && now - last_scavenge >= SCAVENGE_NS) {
+        if (now - last_scavenge >= SCAVENGE_NS) {
             last_scavenge = now;
-            mem_scavenge_tick(now);
+            if (mem_scavenge_tick) mem_scavenge_tick(now);
+            if (gc_sysmon_tick) gc_sysmon_tick(now);
         }
     }
 }
