@@ -309,6 +309,78 @@ void *gort_ctx_value(gort_ctx *c, const void *key);
  * deadline may be NULL. */
 bool gort_ctx_deadline(gort_ctx *c, int64_t *deadline);
 
+/* ==== memory ================================================================
+ * gort's allocator (mem/): Go's design (8 KiB pages, 68 size classes up to
+ * 32 KiB, a cache per processor, a central list and a page heap per NUMA
+ * node, larger objects straight from the page heap), with explicit frees.
+ * Allocation takes no lock on a processor; memory comes from the NUMA node
+ * of the processor running the caller, and a free from any thread or node
+ * goes back to the node the object came from. Callable from any thread,
+ * with or without a processor (foreign threads, before gort_main, inside
+ * gort_blocking_begin/end); without one, a per-node cache under a lock is
+ * used.
+ *
+ * Errors: out of memory is fatal ("fatal error: out of memory", after a line
+ * naming the request size). A request that no machine can satisfy (more
+ * than 64 TiB, or n * size overflowing in gort_calloc) returns NULL with
+ * errno ENOMEM, as C allocators do. Freeing a pointer gort did not allocate,
+ * a pointer into the middle of an object, an object twice, or an object of
+ * gort_new is a fatal error where it can be detected cheaply (a double free
+ * is missed once the object has been handed out again).
+ */
+
+/* Manual allocation, like malloc/calloc/realloc/free. Blocks are aligned
+ * for any type that fits in the request (16 bytes, except 8 for requests of
+ * up to 8 and of 17..24 bytes, which no 16-aligned type has). gort_malloc(0)
+ * returns a unique pointer. Never collected; with the collector, its contents keep
+ * garbage-collected objects alive. */
+void *gort_malloc(size_t n);
+void *gort_calloc(size_t n, size_t size); /* zeroed; NULL on n * size overflow */
+/* p NULL: gort_malloc(n). n 0: frees p and returns NULL (as glibc). Keeps p
+ * when the new size still fits its block and uses at least half of it. */
+void *gort_realloc(void *p, size_t n);
+void gort_free(void *p); /* NULL: nothing */
+/* align: a power of two (else NULL, errno EINVAL); any n (C11's multiple-of-
+ * align rule is not required). Freed with gort_free. */
+void *gort_aligned_alloc(size_t align, size_t n);
+/* Bytes usable at p (at least what was asked for); p must be live. */
+size_t gort_malloc_usable_size(void *p);
+
+/* Garbage-collected allocation (zeroed). Until the collector exists these
+ * objects are never reclaimed; never pass them to gort_free. gort_new's
+ * objects are scanned conservatively; gort_new_noscan's hold no pointers
+ * (under 16 bytes they share 16-byte blocks: Go's tiny allocator). */
+void *gort_new(size_t n);
+void *gort_new_noscan(size_t n);
+
+/* runtime.MemStats, the parts C users need; more may follow. Filled now:
+ *   heap_alloc    bytes of live objects (size-class bytes; whole pages for
+ *                 large objects)
+ *   heap_objects  live objects (tiny allocations count per 16-byte block)
+ *   total_alloc   bytes ever allocated (heap_alloc's units)
+ *   heap_sys      heap pages not returned to the kernel: in use, or free and
+ *                 not yet scavenged (grows as pages are first used)
+ *   sys           heap_sys plus the allocator's own metadata
+ * The GC fields stay 0 until the collector exists. Counts are summed without
+ * stopping anything, so under concurrent allocation they are a close
+ * snapshot; a processor's batch of frees bound for other processors' spans
+ * is counted as freed at once. */
+typedef struct gort_memstats {
+    uint64_t heap_alloc, heap_sys, heap_objects, total_alloc, sys, num_gc;
+    uint64_t pause_total_ns, pause_max_ns, pause_ns[256]; /* ring, last at (num_gc+255)%256 */
+    double gc_cpu_fraction;
+} gort_memstats;
+void gort_read_memstats(gort_memstats *out);
+
+/* debug.FreeOSMemory without the collection: return every free heap page to
+ * the kernel now (MADV_DONTNEED) and give back what idle caches hold.
+ * Returns the bytes released by this call. The scavenger does the same for
+ * pages that stayed free for a while, a bounded amount at a time. */
+uint64_t gort_free_os_memory(void);
+/* MemStats.HeapReleased: bytes of free heap pages currently returned to the
+ * kernel (included in no other figure). */
+uint64_t gort_heap_released(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,6 +47,7 @@
 
 #include "gort.h"
 #include "sched/sched.h"
+#include "mem/mem.h"
 
 struct sched sched;
 struct p *allp[MAX_PROCS];
@@ -1555,6 +1556,7 @@ static void p_destroy(struct p *p)
     atomic_store(&p->ngoroutine, 0);
     p->goid_next = p->goid_end = 0;
     atomic_store_explicit(&p->status, P_DEAD, memory_order_relaxed);
+    if (p->mcache) mcache_release(p->mcache), p->mcache = NULL;
 }
 
 /* World stopped, sched.lock held. Returns the Ps with queued work, linked

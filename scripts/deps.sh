@@ -5,8 +5,10 @@
 # Silent when everything is present.
 #
 #   always:    gcc, make, libc headers, pkg-config, liburing, libnuma, cmocka
-#   --bench:   go (golang-go) for the Go twins of the benchmarks; valgrind and wrk are
-#              only mentioned when absent, never required
+#   --bench:   go (golang-go) for the Go twins of the benchmarks; mimalloc and jemalloc
+#              (libmimalloc-dev, libjemalloc-dev) for the allocator comparison
+#              (tools/bench/allocbench.sh); valgrind and wrk are only mentioned when
+#              absent, never required
 #   --format:  clang-format
 set -euo pipefail
 
@@ -64,6 +66,8 @@ check() {
     fi
     if [ "$want_bench" = 1 ]; then
         have_cmd go || need golang-go "go"
+        have_header mimalloc.h || need libmimalloc-dev "mimalloc.h"
+        have_header jemalloc/jemalloc.h || need libjemalloc-dev "jemalloc/jemalloc.h"
     fi
 }
 

@@ -1,0 +1,276 @@
+/* mem/malloc.c: the public allocation API (include/gort.h, "memory"):
+ * gort_malloc and friends, gort_new, memstats, the scavenger's entry points.
+ *
+ * Fast paths, both inline here with no lock and no atomic RMW:
+ *   gort_malloc  cache (three loads: TLS M, its P, the P's cache), size
+ *                class (one table load), pop (mcache_alloc, mem.h).
+ *   gort_free    span (two loads: arena_map, the page table), owner check,
+ *                object-start and double-free checks (a multiply, a load),
+ *                push on the span's free list, two counters.
+ * Everything else (no cache yet, no P, large objects, frees to another
+ * cache's span, errors) goes to the _slow functions.
+ *
+ * The scavenger: mem_scavenge_tick(now) is the hook sysmon calls (any
+ * thread, no P needed, not reentrant with itself: a CAS on last_scavenge
+ * elects one caller per period). Until sysmon calls it, the refill path of
+ * every 1024th span drives it. Each period (SCAV_PERIOD_NS) it tidies the
+ * caches nobody runs (orphans, fallbacks), hands kept empty spans back to
+ * the heaps, and returns pages free for SCAV_IDLE_NS or more, at most
+ * SCAV_BUDGET bytes per node, so one tick costs at most a few milliseconds
+ * of madvise. gort_free_os_memory does all of it at once, without limits.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "gort.h"
+#include "mem/mem.h"
+
+#define SCAV_PERIOD_NS (50 * 1000 * 1000LL)
+#define SCAV_IDLE_NS   (1000 * 1000 * 1000LL)
+#define SCAV_BUDGET    (16UL << 20)
+
+void mem_tidy_idle_caches(void);
+
+static int current_node(void)
+{
+    int node;
+    if (sched_mcache_slot(&node)) return node < mem.nnodes ? node : 0;
+    return mem_current_node();
+}
+
+static GORT_NOINLINE void *alloc_slow(size_t n, enum span_kind kind, bool zero, size_t align)
+{
+    mem_init();
+    if (n > MAX_SMALL_SIZE || align > PAGE_SIZE) {
+        void *p = mheap_alloc_large(current_node(), n, align, zero, kind);
+        if (!p) errno = ENOMEM;
+        return p;
+    }
+    unsigned cls = size_to_class(n);
+    if (align > 1)
+        while (cls < NUM_SIZE_CLASSES && class_to_size[cls] % align)
+            cls++;
+    if (cls >= NUM_SIZE_CLASSES) {
+        void *p = mheap_alloc_large(current_node(), n, align, zero, kind);
+        if (!p) errno = ENOMEM;
+        return p;
+    }
+    unsigned sc = spanclass_of(kind, cls);
+    struct mcache *c = mcache_fast();
+    if (!c) c = mcache_slow_get();
+    void *p = c ? mcache_alloc(c, sc) : mcache_alloc_nop(sc);
+    if (zero && kind == KIND_MANUAL) memset(p, 0, n);
+    return p;
+}
+
+void *gort_malloc(size_t n)
+{
+    struct mcache *c = mcache_fast();
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
+        return mcache_alloc(c, spanclass_of(KIND_MANUAL, size_to_class(n)));
+    return alloc_slow(n, KIND_MANUAL, false, 1);
+}
+
+void *gort_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct mcache *c = mcache_fast();
+    if (GORT_LIKELY(c && total <= MAX_SMALL_SIZE)) {
+        void *p = mcache_alloc(c, spanclass_of(KIND_MANUAL, size_to_class(total)));
+        return memset(p, 0, total);
+    }
+    return alloc_slow(total, KIND_MANUAL, true, 1);
+}
+
+void *gort_aligned_alloc(size_t align, size_t n)
+{
+    if (!align || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= 8) return gort_malloc(n);
+    return alloc_slow(n < align && align <= MAX_SMALL_SIZE ? align : n, KIND_MANUAL, false, align);
+}
+
+void gort_free(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (GORT_UNLIKELY(!p)) return;
+    struct span *s = span_of(a);
+    struct mcache *c = mcache_fast();
+    /* Relaxed: only our own store can make it equal c (mem.h, struct span). */
+    if (GORT_LIKELY(s && c && atomic_load_explicit(&s->owner, memory_order_relaxed) == c)) {
+        uintptr_t off = a - s->base;
+        uintptr_t d = ((struct block *)p)->enc ^ mem.secret;
+        if (GORT_LIKELY(off < s->spanbytes &&
+                        (uint32_t)((off * s->divmagic) >> 32) * s->elemsize == off && d != 0 &&
+                        d - s->base >= s->spanbytes && s->spanclass < NUM_SIZE_CLASSES)) {
+            ((struct block *)p)->enc = s->free;
+            s->free = blk_enc(a);
+            s->nalloc--;
+            counter_add(&c->cls[s->spanclass].nfree, 1);
+            if (GORT_UNLIKELY((s->nalloc == 0 && s->list != LIST_CUR) || s->list == LIST_FULL))
+                mcache_free_local_slow(c, s);
+            return;
+        }
+    }
+    mcache_free_slow(c, s, p);
+}
+
+size_t gort_malloc_usable_size(void *p)
+{
+    if (!p) return 0;
+    struct span *s = span_of((uintptr_t)p);
+    uintptr_t a = (uintptr_t)p;
+    if (s && s->state == SPAN_LARGE && a == s->base + s->large_off)
+        return ((size_t)s->npages << PAGE_SHIFT) - s->large_off;
+    if (!s || s->state != SPAN_SMALL || a - s->base >= s->spanbytes)
+        mem_bad_free("gort_malloc_usable_size of a pointer not allocated by gort", p);
+    return s->elemsize;
+}
+
+void *gort_realloc(void *p, size_t n)
+{
+    if (!p) return gort_malloc(n);
+    if (n == 0) {
+        gort_free(p);
+        return NULL;
+    }
+    size_t have = gort_malloc_usable_size(p);
+    if (n <= have && n >= have / 2) return p;
+    void *q = gort_malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, n < have ? n : have);
+    gort_free(p);
+    return q;
+}
+
+/* ---- garbage-collected objects ----------------------------------------------------- */
+
+void *gort_new(size_t n)
+{
+    struct mcache *c = mcache_fast();
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
+        return mcache_alloc(c, spanclass_of(KIND_SCAN, size_to_class(n)));
+    return alloc_slow(n, KIND_SCAN, true, 1);
+}
+
+void *gort_new_noscan(size_t n)
+{
+    struct mcache *c = mcache_fast();
+    if (GORT_LIKELY(c && n - 1 < TINY_SIZE - 1)) { /* 1 <= n < 16: the tiny allocator */
+        uintptr_t off = c->tinyoff;
+        if (!(n & 7))
+            off = (off + 7) & ~7UL;
+        else if (!(n & 3))
+            off = (off + 3) & ~3UL;
+        else if (!(n & 1))
+            off = (off + 1) & ~1UL;
+        if (off + n <= TINY_SIZE && c->tiny) {
+            c->tinyoff = off + n;
+            return (void *)(c->tiny + off);
+        }
+        return mcache_tiny_refill(c, n, 1);
+    }
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
+        return mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(n)));
+    if (!c && n - 1 < TINY_SIZE - 1) {
+        mem_init();
+        if ((c = mcache_slow_get())) return gort_new_noscan(n);
+        return mcache_tiny_nop(n);
+    }
+    return alloc_slow(n, KIND_NOSCAN, true, 1);
+}
+
+/* ---- statistics ---------------------------------------------------------------------- */
+
+void gort_read_memstats(gort_memstats *out)
+{
+    memset(out, 0, sizeof *out);
+    mem_init();
+    struct mcache *own = mcache_fast();
+    if (own) mcache_flush_remote(own);
+    int64_t objects = 0, bytes = 0;
+    uint64_t total = 0;
+    /* Acquire: pairs with mcache_new's release push (the caches' contents). */
+    for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
+         c = c->allnext)
+        for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
+            /* Relaxed: statistics, single writers (struct mclass). */
+            uint64_t nm = atomic_load_explicit(&c->cls[sc].nmalloc, memory_order_relaxed);
+            uint64_t nf = atomic_load_explicit(&c->cls[sc].nfree, memory_order_relaxed);
+            int64_t size = class_to_size[sc % NUM_SIZE_CLASSES];
+            objects += (int64_t)(nm - nf);
+            bytes += (int64_t)(nm - nf) * size;
+            total += nm * (uint64_t)size;
+        }
+    for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
+        uint64_t nf = atomic_load_explicit(&mem.foreign_nfree[sc], memory_order_relaxed);
+        objects -= (int64_t)nf;
+        bytes -= (int64_t)nf * class_to_size[sc % NUM_SIZE_CLASSES];
+    }
+    uint64_t heap_sys = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct mheap *h = &node_mem(n)->heap;
+        rlock_acquire(&h->lock);
+        objects += (int64_t)(h->large_nalloc - h->large_nfree);
+        bytes += (int64_t)(h->large_bytes - h->large_bytes_freed);
+        total += h->large_bytes;
+        heap_sys += (h->pages_inuse + h->pages_free - h->pages_released) << PAGE_SHIFT;
+        rlock_release(&h->lock);
+    }
+    out->heap_objects = objects > 0 ? (uint64_t)objects : 0;
+    out->heap_alloc = bytes > 0 ? (uint64_t)bytes : 0;
+    out->total_alloc = total;
+    out->heap_sys = heap_sys;
+    out->sys = heap_sys + atomic_load_explicit(&mem.meta_bytes, memory_order_relaxed);
+}
+
+uint64_t gort_heap_released(void)
+{
+    mem_init();
+    uint64_t r = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct mheap *h = &node_mem(n)->heap;
+        rlock_acquire(&h->lock);
+        r += h->pages_released << PAGE_SHIFT;
+        rlock_release(&h->lock);
+    }
+    return r;
+}
+
+/* ---- scavenger ------------------------------------------------------------------------ */
+
+void mem_scavenge_tick(int64_t now_ns)
+{
+    if (!atomic_load_explicit(&mem.ready, memory_order_acquire)) return;
+    int64_t last = atomic_load_explicit(&mem.last_scavenge, memory_order_relaxed);
+    if (now_ns - last < SCAV_PERIOD_NS) return;
+    /* Relaxed: elects one caller per period; the work is under the locks. */
+    if (!atomic_compare_exchange_strong_explicit(&mem.last_scavenge, &last, now_ns,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    mem_tidy_idle_caches();
+    for (int n = 0; n < mem.nnodes; n++) {
+        mcentral_flush(node_mem(n));
+        mheap_scavenge(&node_mem(n)->heap, now_ns - SCAV_IDLE_NS, SCAV_BUDGET);
+    }
+}
+
+uint64_t gort_free_os_memory(void)
+{
+    mem_init();
+    struct mcache *own = mcache_fast();
+    if (own) mcache_flush_remote(own);
+    mem_tidy_idle_caches();
+    uint64_t r = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        mcentral_flush(node_mem(n));
+        r += mheap_scavenge(&node_mem(n)->heap, INT64_MAX, UINT64_MAX);
+    }
+    return r;
+}

@@ -1,0 +1,446 @@
+/* mem/mcache.c: per-P caches: refill, remote frees, notifications, release
+ * and adoption, the fallback caches of threads without a P.
+ *
+ * The fast paths are inline (mem.h mcache_alloc; malloc.c gort_free): a pop
+ * or push on the owning span's free list, no lock, no atomic RMW. Everything
+ * here is their slow half (the _slow / _refill of each pair), entered once
+ * per span's worth of objects or for frees that are not the owner's.
+ *
+ * Remote frees (mem.h, "Remote-free notification"): a cache that frees
+ * objects of another cache's span gathers consecutive frees to the same span
+ * into a chain (up to REMOTE_BATCH_MAX) and publishes the chain with one CAS
+ * on the span's tfree word; a different span, a full batch, or any slow path
+ * of the cache (refill, release, memstats) flushes it. So a producer/consumer
+ * pair pays one CAS per 32 frees, and frees always reach the owning span's
+ * node. A thread without a P pushes each block alone.
+ *
+ * Destroyed Ps (mcache_release, world stopped): the cache flushes its batch,
+ * collects its notifications, gives its empty spans back, and goes on its
+ * node's orphan list with its partly used spans; the next P created on that
+ * node adopts the whole cache. Remote frees to an orphan's spans keep landing
+ * on the spans (and its notify stack) meanwhile; mem_scavenge_tick collects
+ * them and retires spans that empty. Caches are never freed, so a freer
+ * that read s->owner can always push on that cache's notify stack.
+ *
+ * Threads without a P (foreign threads, before gort_main, blocking regions)
+ * allocate through their node's fallback cache under fallback_lock; it is a
+ * cache like the others, owned by whoever holds the lock.
+ */
+#include <string.h>
+
+#include "mem/mem.h"
+
+static struct span *const EMPTY = &mem_empty_span;
+
+static inline bool span_has_free(const struct span *s)
+{
+    return s->free != mem.secret || s->carve < s->limit;
+}
+
+/* ---- span lists (owner) ------------------------------------------------------------ */
+
+static void list_push(struct span **head, struct span *s, uint8_t which)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head) (*head)->prev = s;
+    *head = s;
+    s->list = which;
+}
+
+static void list_unlink(struct span **head, struct span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = LIST_NONE;
+}
+
+/* ---- collecting remote frees (owner) ----------------------------------------------- */
+
+/* Append the chain starting at raw address chain (linked by encoded words,
+ * ending in an encoded NULL) to s's free list; returns its length. */
+static uint32_t merge_chain(struct span *s, uintptr_t chain)
+{
+    if (!chain) return 0;
+    uint32_t n = 1;
+    struct block *b = (struct block *)chain;
+    uintptr_t next;
+    while ((next = b->enc ^ mem.secret) != 0) {
+        b = (struct block *)next;
+        n++;
+    }
+    b->enc = s->free;
+    s->free = blk_enc(chain);
+    s->nalloc -= n;
+    return n;
+}
+
+/* Take s's remote chain, keeping TF_QUEUED (only the notify drain clears it)
+ * and clearing TF_NOTIFY (the caller is making s its current span). */
+static uint32_t collect(struct span *s)
+{
+    uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed);
+    for (;;) {
+        if (!(old & ~TF_FLAGS)) {
+            if (old & TF_NOTIFY)
+                atomic_fetch_and_explicit(&s->tfree, ~TF_NOTIFY, memory_order_relaxed);
+            return 0;
+        }
+        /* Acquire: the chain's links and blocks were written before the
+         * freers' release CAS. */
+        if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, old & TF_QUEUED,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return merge_chain(s, old & ~TF_FLAGS);
+    }
+}
+
+/* Ask remote freers to notify us (s is leaving the current slot), unless a
+ * chain is waiting: then collect it and return false. */
+static bool arm_notify(struct span *s)
+{
+    uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed);
+    for (;;) {
+        if (old & ~TF_FLAGS) {
+            collect(s);
+            return false;
+        }
+        /* Relaxed: no data is published; a freer that sees TF_NOTIFY only
+         * pushes the span on our notify stack, with its own release. */
+        if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, old | TF_NOTIFY,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+}
+
+static inline bool queued(struct span *s)
+{
+    return atomic_load_explicit(&s->tfree, memory_order_relaxed) & TF_QUEUED;
+}
+
+/* s (owned, on no list, not current) goes back to the heap when empty, else
+ * on the partial or full list with TF_NOTIFY armed. An empty span still on
+ * the notify stack waits there for the drain. */
+static void park_span(struct mclass *k, struct span *s)
+{
+    for (;;) {
+        if (s->nalloc == 0 && s->spanclass < NUM_SIZE_CLASSES && !queued(s)) {
+            mcentral_retire(s);
+            return;
+        }
+        if (arm_notify(s)) break;
+    }
+    if (span_has_free(s))
+        list_push(&k->partial, s, LIST_PARTIAL);
+    else
+        list_push(&k->full, s, LIST_FULL);
+}
+
+void mcache_drain_notify(struct mcache *c)
+{
+    /* Acquire: pairs with the pushers' release CAS (notify_next, and the
+     * TF_QUEUED they set before). */
+    struct span *s = atomic_exchange_explicit(&c->notify, NULL, memory_order_acquire);
+    while (s) {
+        struct span *next = s->notify_next;
+        /* Acquire: the chain (as in collect). Clears TF_QUEUED: from here a
+         * freer may queue s again, after we are done with notify_next. */
+        uintptr_t old = atomic_exchange_explicit(&s->tfree, 0, memory_order_acquire);
+        merge_chain(s, old & ~TF_FLAGS);
+        struct mclass *k = &c->cls[s->spanclass];
+        if (s->list != LIST_CUR) {
+            list_unlink(s->list == LIST_FULL ? &k->full : &k->partial, s);
+            park_span(k, s);
+        }
+        s = next;
+    }
+}
+
+/* ---- remote frees ------------------------------------------------------------------ */
+
+/* Publish the chain head..tail (raw addresses; tail's link is overwritten)
+ * on s, notifying the owner when s is on its full list. */
+static void remote_push(struct span *s, uintptr_t head, uintptr_t tail)
+{
+    struct block *t = (struct block *)tail;
+    uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed), nw;
+    do {
+        t->enc = blk_enc(old & ~TF_FLAGS);
+        nw = head | (old & TF_FLAGS);
+        if ((old & TF_NOTIFY) && !(old & TF_QUEUED)) nw |= TF_QUEUED;
+        /* Release: publishes the chain's links (and the freed blocks) to
+         * the owner's acquire in collect / mcache_drain_notify. */
+    } while (!atomic_compare_exchange_weak_explicit(&s->tfree, &old, nw, memory_order_release,
+                                                    memory_order_relaxed));
+    if ((nw & TF_QUEUED) && !(old & TF_QUEUED)) {
+        /* We set TF_QUEUED: s is ours to push, once. Its owner cannot change:
+         * our blocks keep nalloc > 0 until the owner collects them. */
+        struct mcache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        struct span *h = atomic_load_explicit(&o->notify, memory_order_relaxed);
+        do {
+            s->notify_next = h;
+            /* Release: publishes notify_next; pairs with the drain's acquire. */
+        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &h, s, memory_order_release,
+                                                        memory_order_relaxed));
+    }
+}
+
+void mcache_flush_remote(struct mcache *c)
+{
+    if (!c->rb_n) return;
+    remote_push(c->rb_span, c->rb_head, c->rb_tail);
+    c->rb_span = NULL;
+    c->rb_n = 0;
+}
+
+_Noreturn void mem_bad_free(const char *what, const void *p)
+{
+    gort__fatal("gort_free(%p): %s", p, what);
+}
+
+void mcache_free_slow(struct mcache *c, struct span *s, void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (!s) mem_bad_free("pointer not allocated by gort", p);
+    if (s->state == SPAN_LARGE) {
+        if (s->spanclass >= NUM_SIZE_CLASSES)
+            mem_bad_free("object allocated by gort_new (garbage-collected, not freed by hand)", p);
+        mheap_free_large(s, a);
+        return;
+    }
+    if (s->state != SPAN_SMALL) mem_bad_free("double free or pointer not allocated by gort", p);
+    uintptr_t off = a - s->base;
+    if (off >= s->spanbytes) mem_bad_free("pointer not allocated by gort", p);
+    if ((uint32_t)((off * s->divmagic) >> 32) * s->elemsize != off)
+        mem_bad_free("pointer into the middle of an object", p);
+    if (s->spanclass >= NUM_SIZE_CLASSES)
+        mem_bad_free("object allocated by gort_new (garbage-collected, not freed by hand)", p);
+    struct mcache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    uintptr_t d = ((struct block *)p)->enc ^ mem.secret;
+    if (!o || d == 0 || d - s->base < s->spanbytes) mem_bad_free("double free", p);
+    if (o == c) { /* ours after all (the caller did not check) */
+        ((struct block *)p)->enc = s->free;
+        s->free = blk_enc(a);
+        s->nalloc--;
+        counter_add(&c->cls[s->spanclass].nfree, 1);
+        if (s->list == LIST_FULL || s->nalloc == 0) mcache_free_local_slow(c, s);
+        return;
+    }
+    if (!c) {
+        /* Relaxed: a statistic. */
+        atomic_fetch_add_explicit(&mem.foreign_nfree[s->spanclass], 1, memory_order_relaxed);
+        remote_push(s, a, a);
+        return;
+    }
+    counter_add(&c->cls[s->spanclass].nfree, 1);
+    if (c->rb_span == s && c->rb_n < REMOTE_BATCH_MAX) {
+        ((struct block *)p)->enc = blk_enc(c->rb_head);
+        c->rb_head = a;
+        c->rb_n++;
+        return;
+    }
+    mcache_flush_remote(c);
+    ((struct block *)p)->enc = mem.secret;
+    c->rb_span = s;
+    c->rb_head = c->rb_tail = a;
+    c->rb_n = 1;
+}
+
+void mcache_free_local_slow(struct mcache *c, struct span *s)
+{
+    struct mclass *k = &c->cls[s->spanclass];
+    if (s->list == LIST_FULL) { /* TF_NOTIFY stays armed */
+        list_unlink(&k->full, s);
+        list_push(&k->partial, s, LIST_PARTIAL);
+    }
+    if (s->nalloc == 0 && s->list == LIST_PARTIAL && !queued(s)) {
+        list_unlink(&k->partial, s);
+        mcentral_retire(s);
+    }
+}
+
+/* ---- refill ------------------------------------------------------------------------ */
+
+/* Thread up to a page's worth of s's uncarved objects onto its (empty) free
+ * list. */
+static void carve(struct span *s)
+{
+    uintptr_t size = s->elemsize;
+    uintptr_t n = (s->limit - s->carve) / size;
+    uintptr_t max = PAGE_SIZE / size ? PAGE_SIZE / size : 1;
+    if (n > max) n = max;
+    uintptr_t first = s->carve, last = first + (n - 1) * size;
+    for (uintptr_t b = first; b < last; b += size)
+        ((struct block *)b)->enc = blk_enc(b + size);
+    ((struct block *)last)->enc = s->free; /* empty: the encoded NULL */
+    s->free = blk_enc(first);
+    s->carve = last + size;
+}
+
+void *mcache_refill(struct mcache *c, unsigned sc)
+{
+    mcache_flush_remote(c);
+    /* Relaxed peek: a stale NULL only delays the drain to the next refill. */
+    if (atomic_load_explicit(&c->notify, memory_order_relaxed)) mcache_drain_notify(c);
+    if (GORT_UNLIKELY(++c->refills % 1024 == 0) && !c->fallback) mem_scavenge_tick(ki_nanotime());
+    struct mclass *k = &c->cls[sc];
+    struct span *s = k->cur;
+    if (s != EMPTY && s->free == mem.secret && !collect(s) && s->carve >= s->limit) {
+        k->cur = EMPTY;
+        s->list = LIST_NONE;
+        park_span(k, s);
+    }
+    while (k->cur == EMPTY) {
+        s = k->partial;
+        if (s) {
+            list_unlink(&k->partial, s);
+            collect(s);
+            if (!span_has_free(s)) { /* defensive: partial spans have free blocks */
+                park_span(k, s);
+                continue;
+            }
+        } else {
+            s = mcentral_grab(c, sc);
+        }
+        s->list = LIST_CUR;
+        k->cur = s;
+    }
+    s = k->cur;
+    if (s->free == mem.secret) carve(s);
+    return mcache_alloc(c, sc);
+}
+
+void *mcache_tiny_refill(struct mcache *c, size_t n, size_t align)
+{
+    (void)align;
+    uintptr_t b = (uintptr_t)mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(TINY_SIZE)));
+    ((uint64_t *)b)[1] = 0; /* word 0 is zeroed by mcache_alloc; GC spans are zeroed */
+    /* Keep the block with more room left (Go's rule). */
+    if (n < c->tinyoff || !c->tiny) {
+        c->tiny = b;
+        c->tinyoff = n;
+    }
+    return (void *)b;
+}
+
+/* ---- creation, release, adoption --------------------------------------------------- */
+
+static struct mcache *mcache_new(int node)
+{
+    struct mcache *c = mem_meta_alloc(sizeof *c);
+    c->node = node;
+    for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
+        c->cls[i].cur = EMPTY;
+    struct mcache *h = atomic_load_explicit(&mem.allcaches, memory_order_relaxed);
+    do {
+        c->allnext = h;
+        /* Release: publishes the initialised cache to memstats readers
+         * (their acquire load of allcaches). */
+    } while (!atomic_compare_exchange_weak_explicit(&mem.allcaches, &h, c, memory_order_release,
+                                                    memory_order_relaxed));
+    return c;
+}
+
+/* The caller owns c (its P, or the orphan lock): give back empty spans, and
+ * leave cur spans on the partial/full lists. */
+static void mcache_tidy(struct mcache *c)
+{
+    mcache_flush_remote(c);
+    mcache_drain_notify(c);
+    for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
+        struct mclass *k = &c->cls[sc];
+        struct span *s = k->cur;
+        if (s != EMPTY) {
+            k->cur = EMPTY;
+            s->list = LIST_NONE;
+            park_span(k, s);
+        }
+    }
+    c->tiny = c->tinyoff = 0;
+}
+
+void mcache_release(struct mcache *c)
+{
+    mcache_tidy(c);
+    struct node_mem *nm = node_mem(c->node);
+    rlock_acquire(&nm->orphan_lock);
+    c->orphan_next = nm->orphans;
+    nm->orphans = c;
+    rlock_release(&nm->orphan_lock);
+}
+
+struct mcache *mcache_slow_get(void)
+{
+    mem_init();
+    int node;
+    struct mcache **slot = sched_mcache_slot(&node);
+    if (!slot) return NULL;
+    if (*slot) return *slot;
+    if (node < 0 || node >= mem.nnodes) node = 0;
+    struct node_mem *nm = node_mem(node);
+    rlock_acquire(&nm->orphan_lock);
+    struct mcache *c = nm->orphans;
+    if (c) nm->orphans = c->orphan_next;
+    rlock_release(&nm->orphan_lock);
+    if (c)
+        mcache_drain_notify(c);
+    else
+        c = mcache_new(node);
+    *slot = c;
+    return c;
+}
+
+/* ---- threads without a P ------------------------------------------------------------ */
+
+static struct mcache *fallback_lock(void)
+{
+    mem_init();
+    struct node_mem *nm = node_mem(mem_current_node());
+    rlock_acquire(&nm->fallback_lock);
+    if (!nm->fallback) {
+        nm->fallback = mcache_new(nm->heap.node);
+        nm->fallback->fallback = true;
+    }
+    return nm->fallback;
+}
+
+static void fallback_unlock(struct mcache *c)
+{
+    rlock_release(&node_mem(c->node)->fallback_lock);
+}
+
+void *mcache_alloc_nop(unsigned sc)
+{
+    struct mcache *c = fallback_lock();
+    void *p = mcache_alloc(c, sc);
+    fallback_unlock(c);
+    return p;
+}
+
+void *mcache_tiny_nop(size_t n)
+{
+    struct mcache *c = fallback_lock();
+    void *p = mcache_tiny_refill(c, n, 1);
+    fallback_unlock(c);
+    return p;
+}
+
+/* ---- the scavenger's part: orphans and fallback caches ------------------------------ */
+
+void mem_tidy_idle_caches(void);
+void mem_tidy_idle_caches(void)
+{
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct node_mem *nm = node_mem(n);
+        rlock_acquire(&nm->orphan_lock);
+        for (struct mcache *c = nm->orphans; c; c = c->orphan_next)
+            mcache_tidy(c);
+        rlock_release(&nm->orphan_lock);
+        rlock_acquire(&nm->fallback_lock);
+        if (nm->fallback) mcache_tidy(nm->fallback);
+        rlock_release(&nm->fallback_lock);
+    }
+}

@@ -1,0 +1,105 @@
+/* mem/mcentral.c: where caches get small spans, per NUMA node and span class
+ * (Go's mcentral.go, reduced to what explicit frees leave for it).
+ *
+ * A span stays with the cache that took it until it is empty (mem.h,
+ * "Ownership"), so an mcentral holds only empty spans: up to CENTRAL_KEEP
+ * retired ones per class, already cut for the class (re-handing one out
+ * costs a few stores: the objects are carved lazily again), and beyond that
+ * it passes spans to and from its node's page heap.
+ * Rejected: Go's partial/full span sets shared by all caches. With explicit
+ * frees racing the hand-over, a span that changes owner while holding live
+ * objects needs a second notification target for remote frees; keeping
+ * partly used spans with their cache (and adopting a destroyed P's cache as
+ * a whole, mcache.c) avoids that for the price of memory held by a cache
+ * until its spans empty.
+ *
+ * GC spans (KIND_SCAN, KIND_NOSCAN) are zeroed when handed out if their
+ * pages may hold old data, so gort_new never clears an object.
+ *
+ * Lock: central->lock (per class), above the heap lock; held for a list
+ * push or pop.
+ */
+#include <string.h>
+
+#include "mem/mem.h"
+
+static void span_init_class(struct span *s, unsigned sc)
+{
+    unsigned cls = sc % NUM_SIZE_CLASSES;
+    s->spanclass = (uint16_t)sc;
+    s->elemsize = class_to_size[cls];
+    s->divmagic = class_to_divmagic[cls];
+    s->nelems = (uint32_t)((s->npages << PAGE_SHIFT) / s->elemsize);
+    s->spanbytes = s->nelems * s->elemsize;
+    s->carve = s->base;
+    s->limit = s->base + s->spanbytes;
+    s->free = mem.secret;
+    s->nalloc = 0;
+}
+
+struct span *mcentral_grab(struct mcache *c, unsigned sc)
+{
+    struct node_mem *nm = node_mem(c->node);
+    struct mcentral *mc = &nm->central[sc];
+    rlock_acquire(&mc->lock);
+    struct span *s = mc->empty;
+    if (s) {
+        mc->empty = s->next;
+        mc->nempty--;
+    }
+    rlock_release(&mc->lock);
+    if (s) {
+        s->carve = s->base;
+        s->free = mem.secret;
+        s->nalloc = 0;
+    } else {
+        s = mheap_alloc(&nm->heap, class_to_npages[sc % NUM_SIZE_CLASSES]);
+        span_init_class(s, sc);
+        s->state = SPAN_SMALL;
+    }
+    if (sc >= NUM_SIZE_CLASSES && s->needzero) memset((void *)s->base, 0, s->spanbytes);
+    if (sc >= NUM_SIZE_CLASSES) s->needzero = 0;
+    s->next = s->prev = NULL;
+    s->list = LIST_NONE;
+    atomic_store_explicit(&s->tfree, 0, memory_order_relaxed); /* nobody else has it yet */
+    /* Relaxed: the span reaches other threads only through objects allocated
+     * from it, handed over by the program (that hand-off orders this store). */
+    atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+    return s;
+}
+
+void mcentral_retire(struct span *s)
+{
+    struct node_mem *nm = node_mem(s->node);
+    struct mcentral *mc = &nm->central[s->spanclass];
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    s->list = LIST_NONE;
+    s->needzero = 1;
+    rlock_acquire(&mc->lock);
+    if (mc->nempty < CENTRAL_KEEP) {
+        s->next = mc->empty;
+        mc->empty = s;
+        mc->nempty++;
+        rlock_release(&mc->lock);
+        return;
+    }
+    rlock_release(&mc->lock);
+    mheap_free(&nm->heap, s);
+}
+
+void mcentral_flush(struct node_mem *nm)
+{
+    for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
+        struct mcentral *mc = &nm->central[sc];
+        rlock_acquire(&mc->lock);
+        struct span *s = mc->empty;
+        mc->empty = NULL;
+        mc->nempty = 0;
+        rlock_release(&mc->lock);
+        while (s) {
+            struct span *next = s->next;
+            mheap_free(&nm->heap, s);
+            s = next;
+        }
+    }
+}

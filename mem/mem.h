@@ -1,0 +1,381 @@
+/* mem/mem.h: the allocator's private structures and its inline fast paths.
+ *
+ * The model is Go's (malloc.go, mheap.go, mcentral.go, mcache.go) with
+ * mimalloc's answer to explicit frees (mimalloc's page.c, free.c):
+ *
+ *   arena     64 MiB of address space, aligned to 64 MiB, owned by one NUMA
+ *             node (mbind'ed there on real NUMA machines), with a table
+ *             page -> span. arena_map[addr >> 26] finds the arena of any
+ *             address in two loads (arena.c).
+ *   span      a run of 8 KiB pages: free (in its node's page heap), a small
+ *             span cut into objects of one size class, or one large object.
+ *   mheap     per node: the page heap (free runs in lists by length, found
+ *             through a bitmap, coalesced on free), arenas, span structs,
+ *             large objects, the scavenger (mheap.c).
+ *   mcentral  per node and span class: where caches get spans (retired
+ *             empty spans first, then fresh ones from the heap) (mcentral.c).
+ *   mcache    per P: for each span class a current span to allocate from and
+ *             the other spans it owns (partial, full); the tiny allocator; a
+ *             batch of frees bound for another cache's span (mcache.c).
+ *             Threads without a P use a per-node fallback cache under a lock.
+ *
+ * Span classes. spanclass = kind * NUM_SIZE_CLASSES + sizeclass, kind one of
+ * KIND_MANUAL (gort_malloc: freed by hand, never collected, scanned as roots
+ * by the future GC), KIND_SCAN and KIND_NOSCAN (gort_new / gort_new_noscan:
+ * collected by the future GC, never freed by hand). The three never share a
+ * span, so the collector can sweep GC spans without touching manual objects.
+ *
+ * Ownership. A small span belongs to exactly one mcache from the moment it is
+ * handed out until it is empty again (s->owner). Only the owner touches
+ * s->free, s->nalloc and the list links; it allocates with no lock and no
+ * atomic (mcache_alloc below: a pop and two increments). Frees:
+ *   - by the owner: push on s->free (gort_free's fast path, malloc.c);
+ *   - by anyone else (another P, a foreign thread, another node): a lock-free
+ *     push on s->tfree (several blocks at once when batched), which the owner
+ *     collects; the block goes home to its span, never to the freeing node.
+ * Invariant (per span, owner's view):
+ *   nalloc == objects handed out - frees collected by the owner
+ *          == live objects + |tfree list| + |blocks in other caches' batches|
+ *   nelems == nalloc + |free| + (limit - carve) / elemsize
+ *
+ * Remote-free notification (mimalloc's delayed free). s->tfree is a pointer
+ * to a chain of blocks with two flag bits:
+ *   TF_NOTIFY  s is not its owner's current span (it sits on the partial or
+ *              full list), so the owner would not look at it by itself and
+ *              must be told when a remote free arrives;
+ *   TF_QUEUED  s is on its owner's notify stack (owner->notify).
+ * A remote freer that pushes onto a span with TF_NOTIFY and not TF_QUEUED
+ * sets TF_QUEUED in the same CAS and then pushes s on owner->notify. Only
+ * the owner clears TF_QUEUED, in one exchange after popping s from that
+ * stack (mcache_drain_notify), and then re-arms TF_NOTIFY or retires s. So
+ * a span is on the notify stack iff TF_QUEUED, at most once, and remote
+ * frees to a span that is not current always reach the owner's next slow
+ * path (where an emptied span goes back to the heap). The owner arms
+ * TF_NOTIFY only by a CAS that sees an empty chain (otherwise it collects
+ * the chain instead), and clears it when the span becomes current.
+ *
+ * Double frees and foreign pointers (gort_free). The page -> span table
+ * rejects addresses outside gort's heap and in free pages; the offset must be
+ * an object start (one multiply by the class's magic); and the first word of
+ * a free block holds its free-list link XORed with a per-process secret, so
+ * freeing a block that is already free finds a word that decodes into its
+ * own span (or to NULL): fatal, with a false alarm only for user data equal
+ * to secret ^ (an address in the span). The allocator zeroes that word when
+ * it hands a block out.
+ *
+ * Alloc bits: not kept on the fast path (a bit flip per malloc and free
+ * would cost a multiply and a read-modify-write each). An object is
+ * allocated iff it lies below s->carve and is on none of s->free, s->tfree
+ * and the caches' batches; mem_span_allocbits() computes the bitmap from
+ * that with the world stopped, and the per-arena mark bitmap is where the
+ * collector will keep its mark bits (arena.markbits, one bit per 8 bytes).
+ *
+ * Lock order (outer first): sched.lock (p_destroy calls mcache_release) >
+ * fallback cache lock > node orphan lock > mcentral lock > mheap lock >
+ * mem.init_lock. No mem lock is held while calling out of mem/, and no mem
+ * function blocks or yields while holding one.
+ */
+#ifndef GORT_MEM_H
+#define GORT_MEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel-iface/ki.h"
+#include "mem/sizeclasses.h"
+#include "sched/sched.h"
+
+#define PAGE_SHIFT       13
+#define PAGE_SIZE        (1UL << PAGE_SHIFT)
+#define ARENA_SHIFT      26
+#define ARENA_SIZE       (1UL << ARENA_SHIFT)
+#define ARENA_PAGES      (ARENA_SIZE >> PAGE_SHIFT)
+#define ADDR_BITS        47 /* x86-64 user space */
+#define ARENA_MAP_LEN    (1UL << (ADDR_BITS - ARENA_SHIFT))
+#define MEM_MAX_NODES    KI_MAX_NODES
+#define MAX_ALLOC        (1UL << 46) /* larger requests fail (NULL), never fatal */
+#define TINY_SIZE        16
+#define HEAP_LISTS       128 /* free runs of 1..127 pages by length; [0]: longer */
+#define CENTRAL_KEEP     4   /* empty spans an mcentral keeps per class */
+#define REMOTE_BATCH_MAX 32  /* frees batched per remote span before one CAS */
+
+enum span_kind { KIND_MANUAL = 0, KIND_SCAN = 1, KIND_NOSCAN = 2, NUM_KINDS = 3 };
+#define NUM_SPAN_CLASSES (NUM_KINDS * NUM_SIZE_CLASSES)
+static inline unsigned spanclass_of(enum span_kind k, unsigned sizeclass)
+{
+    return (unsigned)k * NUM_SIZE_CLASSES + sizeclass;
+}
+
+enum span_state {
+    SPAN_DEAD,  /* struct on its heap's pool, describes nothing */
+    SPAN_FREE,  /* free pages on its heap's lists (heap lock) */
+    SPAN_SMALL, /* objects of one class; owned by s->owner or on an mcentral */
+    SPAN_LARGE, /* one large object */
+};
+enum span_list { LIST_NONE, LIST_CUR, LIST_PARTIAL, LIST_FULL };
+
+#define TF_NOTIFY 1UL
+#define TF_QUEUED 2UL
+#define TF_FLAGS  3UL
+
+/* A free block: its link, XORed with mem.secret (see "Double frees"). */
+struct block {
+    uintptr_t enc;
+};
+
+struct mcache;
+
+struct span {
+    /* Owner-only while SPAN_SMALL and owned; first line: the fast paths. */
+    uintptr_t free;  /* encoded head of the free list (mem.secret: empty) */
+    uint32_t nalloc; /* see the invariant above */
+    uint32_t elemsize;
+    uintptr_t base; /* first object (small) or first page */
+    uint32_t divmagic;
+    uint32_t spanbytes;             /* small: nelems * elemsize; large: 0 */
+    _Atomic(struct mcache *) owner; /* written by heap/mcentral/adoption with the span
+                                     * unpublished to other caches; read (relaxed) by
+                                     * any freer, who compares it to its own cache */
+    uint16_t spanclass;
+    uint8_t state;     /* enum span_state; written under the heap lock or by the owner
+                          before the span is handed out */
+    uint8_t list;      /* enum span_list; owner only */
+    uint16_t node;     /* immutable: span structs come from a per-node pool */
+    uint8_t needzero;  /* pages may hold old data */
+    uint8_t scavenged; /* free span whose pages were returned to the kernel */
+
+    _Atomic uintptr_t tfree __attribute__((aligned(CACHE_LINE))); /* remote frees + TF_* */
+    struct span *notify_next; /* on owner->notify; written by the freer that set TF_QUEUED */
+
+    uintptr_t carve, limit;   /* objects [carve, limit) not yet on any list (owner) */
+    struct span *next, *prev; /* mcache lists (owner), heap free lists, mcentral (locks) */
+    uint32_t npages;
+    uint32_t nelems;
+    uint32_t large_off; /* large: object at base + large_off (aligned allocations) */
+    int64_t free_since; /* free span: when it was freed (scavenger) */
+};
+_Static_assert(offsetof(struct span, free) == 0, "fast-path fields first");
+_Static_assert(offsetof(struct span, owner) < CACHE_LINE, "owner on the first line");
+
+struct arena {
+    _Atomic(struct span *) spans[ARENA_PAGES]; /* page -> span; written under the node's heap
+                                                  lock; read anywhere (relaxed): a pointer
+                                                  handed out was published before */
+    uintptr_t base;
+    int node;
+    struct arena *next; /* heap's list; heap lock */
+    uint8_t *markbits;  /* reserved for the collector: 1 bit per 8 bytes, lazily mapped */
+};
+
+struct mheap {
+    struct rlock lock;
+    int node;
+    struct span *free[HEAP_LISTS]; /* free runs: [n] exactly n pages, [0] >= HEAP_LISTS */
+    uint64_t nonempty[HEAP_LISTS / 64];
+    struct arena *arenas;
+    struct span *spanpool; /* dead span structs */
+    /* statistics (heap lock; read racily by gort_read_memstats) */
+    uint64_t pages_inuse, pages_free, pages_released; /* released ⊆ free */
+    uint64_t large_nalloc, large_nfree, large_bytes, large_bytes_freed;
+    uint64_t released_total; /* bytes ever returned to the kernel */
+} __attribute__((aligned(CACHE_LINE)));
+
+struct mcentral {
+    struct rlock lock;
+    struct span *empty; /* retired empty spans of this class, owner-less */
+    uint32_t nempty;
+} __attribute__((aligned(CACHE_LINE)));
+
+struct mclass {
+    struct span *cur;                /* never NULL: &mem_empty_span when none */
+    struct span *partial;            /* owned spans with free blocks (doubly linked) */
+    struct span *full;               /* owned spans with none known (TF_NOTIFY set) */
+    _Atomic uint64_t nmalloc, nfree; /* objects; single writer (the owner) with relaxed
+                                        load+store, a plain add; read racily by memstats */
+};
+
+struct mcache {
+    struct mclass cls[NUM_SPAN_CLASSES];
+    uintptr_t tiny, tinyoff;       /* tiny allocator: current 16-byte block */
+    _Atomic(struct span *) notify; /* spans with remote frees (TF_QUEUED) */
+    struct span *rb_span;          /* remote batch: frees bound for rb_span */
+    uintptr_t rb_head, rb_tail;    /* encoded chain: head ... tail */
+    uint32_t rb_n;
+    uint32_t refills; /* drives mem_scavenge_tick until sysmon does */
+    int node;
+    bool fallback;          /* a node's locked cache for threads without a P */
+    struct mcache *allnext; /* mem.allcaches; append-only */
+    struct mcache *orphan_next;
+};
+
+struct node_mem {
+    struct mheap heap;
+    struct mcentral central[NUM_SPAN_CLASSES];
+    struct rlock orphan_lock; /* protects orphans */
+    struct mcache *orphans;   /* caches of destroyed Ps, adopted by new Ps of the node */
+    struct rlock fallback_lock;
+    struct mcache *fallback;
+};
+
+struct mem_global {
+    _Atomic uint32_t ready; /* 0, then 1 once mem_init is done (release) */
+    struct rlock init_lock;
+    uintptr_t secret;                   /* free-list link key, fixed at init */
+    _Atomic(struct arena *) *arena_map; /* ARENA_MAP_LEN entries, lazily touched */
+    int nnodes;
+    bool numa_real;
+    int kernel_node[MEM_MAX_NODES];
+    _Atomic(struct mcache *) allcaches; /* every cache ever made (push-only) */
+    _Atomic uint64_t meta_bytes;        /* metadata mapped: arena tables, span structs, caches */
+    _Atomic uint64_t foreign_nfree[NUM_SPAN_CLASSES]; /* frees by threads without a P */
+    _Atomic int64_t last_scavenge;                    /* mem_scavenge_tick pacing */
+    struct node_mem *nodes[MEM_MAX_NODES];
+};
+extern struct mem_global mem;
+extern struct span mem_empty_span; /* free == secret (empty), carve == limit */
+
+/* ---- arena.c -------------------------------------------------------------------- */
+void mem_init_slow(void);
+static inline void mem_init(void)
+{
+    /* Acquire: pairs with the release store at the end of mem_init_slow. */
+    if (GORT_UNLIKELY(!atomic_load_explicit(&mem.ready, memory_order_acquire))) mem_init_slow();
+}
+/* Reserve a new arena group of at least bytes (a multiple of ARENA_SIZE) for
+ * node; NULL when the kernel refuses. Heap lock held. */
+struct arena *arena_grow(struct mheap *h, size_t bytes);
+/* Metadata memory (zeroed, never freed); fatal when out of memory. */
+void *mem_meta_alloc(size_t bytes);
+_Noreturn void mem_throw_oom(size_t n);
+/* Node of a thread without a P: the node of the CPU it runs on. */
+int mem_current_node(void);
+
+/* The span holding address a, or NULL (outside gort's heap). */
+static inline struct span *span_of(uintptr_t a)
+{
+    if (GORT_UNLIKELY(a >> ADDR_BITS)) return NULL;
+    _Atomic(struct arena *) *map = mem.arena_map;
+    if (GORT_UNLIKELY(!map)) return NULL;
+    /* Relaxed: see struct arena. */
+    struct arena *ar = atomic_load_explicit(&map[a >> ARENA_SHIFT], memory_order_relaxed);
+    if (GORT_UNLIKELY(!ar)) return NULL;
+    return atomic_load_explicit(&ar->spans[(a >> PAGE_SHIFT) & (ARENA_PAGES - 1)],
+                                memory_order_relaxed);
+}
+
+/* ---- mheap.c -------------------------------------------------------------------- */
+static inline struct node_mem *node_mem(int node)
+{
+    return mem.nodes[node];
+}
+/* A span of npages in-use pages from node's heap (state set by the caller).
+ * *needzero: the pages may hold old data. Fatal when out of memory. */
+struct span *mheap_alloc(struct mheap *h, uint32_t npages);
+/* Give s's pages back (any state but FREE); coalesces. */
+void mheap_free(struct mheap *h, struct span *s);
+void *mheap_alloc_large(int node, size_t n, size_t align, bool zero, enum span_kind kind);
+void mheap_free_large(struct span *s, uintptr_t a);
+/* Release free pages idle since before `older_than` (INT64_MAX: all), at most
+ * max_bytes; returns the bytes released. */
+uint64_t mheap_scavenge(struct mheap *h, int64_t older_than, uint64_t max_bytes);
+
+/* ---- mcentral.c ----------------------------------------------------------------- */
+/* A span of class sc for cache c (owned by c, on no list). */
+struct span *mcentral_grab(struct mcache *c, unsigned sc);
+/* An empty span (nalloc == 0, not on the notify stack) back from its owner. */
+void mcentral_retire(struct span *s);
+/* Move kept empty spans of every class back to the page heap. */
+void mcentral_flush(struct node_mem *nm);
+
+/* ---- mcache.c ------------------------------------------------------------------- */
+/* The calling P's cache, NULL on a thread without a P or before the P has one
+ * (then mcache_slow_get). The inline twin of sched_mcache_slot: three loads. */
+static inline struct mcache *mcache_fast(void)
+{
+    struct m *m = gort_m();
+    if (GORT_UNLIKELY(!m)) return NULL;
+    struct p *p = m->p;
+    return p ? p->mcache : NULL;
+}
+/* Refill class sc of c and allocate one object from it (never NULL). */
+void *mcache_refill(struct mcache *c, unsigned sc);
+/* Frees the fast path did not take: another cache's span, a large object,
+ * a thread without a P, or an error to report. c may be NULL. */
+void mcache_free_slow(struct mcache *c, struct span *s, void *p);
+/* Local free of a span that became empty or left the full list. */
+void mcache_free_local_slow(struct mcache *c, struct span *s);
+/* Push the remote batch (c owner). */
+void mcache_flush_remote(struct mcache *c);
+/* Collect remote notifications (c owner). */
+void mcache_drain_notify(struct mcache *c);
+/* Release a destroyed P's cache: batches flushed, empty spans retired, the
+ * rest kept for the next P of the same node to adopt (world stopped). */
+void mcache_release(struct mcache *c);
+/* Allocate size class sc (kind in sc) on a thread without a P: locked per-node
+ * fallback cache. */
+void *mcache_alloc_nop(unsigned sc);
+void *mcache_tiny_nop(size_t n);
+/* Create the calling P's cache (slot empty) or NULL without a P. */
+struct mcache *mcache_slow_get(void);
+/* Tiny allocator slow path (c owner). */
+void *mcache_tiny_refill(struct mcache *c, size_t n, size_t align);
+
+_Noreturn void mem_bad_free(const char *what, const void *p);
+
+static inline uintptr_t blk_enc(uintptr_t next)
+{
+    return next ^ mem.secret;
+}
+
+/* Allocate from class sc of c: the fast path, no lock, no atomic RMW. */
+static inline void *mcache_alloc(struct mcache *c, unsigned sc)
+{
+    struct mclass *k = &c->cls[sc];
+    struct span *s = k->cur;
+    uintptr_t b = s->free ^ mem.secret;
+    if (GORT_UNLIKELY(!b)) return mcache_refill(c, sc);
+    struct block *blk = (struct block *)b;
+    s->free = blk->enc;
+    blk->enc = 0; /* not a free-list link any more (double-free check) */
+    s->nalloc++;
+    /* Single writer: a relaxed load and store (a plain add on x86-64), read
+     * racily by gort_read_memstats. */
+    atomic_store_explicit(&k->nmalloc, atomic_load_explicit(&k->nmalloc, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return blk;
+}
+
+static inline unsigned size_to_class(size_t n)
+{
+    if (n <= SMALL_SIZE_MAX) return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
+    return size_to_class128[(n - SMALL_SIZE_MAX + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
+}
+
+static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
+{
+    /* Single writer: see struct mclass. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+/* ---- ASan ------------------------------------------------------------------------ */
+#if GORT_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+#define MEM_POISON(p, n)   __asan_poison_memory_region((p), (n))
+#define MEM_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define MEM_POISON(p, n)   ((void)(p), (void)(n))
+#define MEM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* ---- exposed for the tests (tests/test_malloc.c) ---------------------------------- */
+/* Node whose heap holds p (-1: not gort's). */
+int mem_node_of(const void *p);
+/* Bytes of free pages on node's heap that are resident / released. */
+void mem_heap_pages(int node, uint64_t *inuse, uint64_t *free, uint64_t *released);
+
+void mem_scavenge_tick(int64_t now_ns);
+
+#endif
