@@ -36,6 +36,9 @@
 
 struct mem_global mem;
 struct span mem_empty_span;
+struct span mem_dead_span;
+struct mcache mem_nobody;
+_Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN];
 
 #define MAX_CPUS 1024
 static uint8_t cpu_node[MAX_CPUS]; /* written once in mem_init_slow */
@@ -100,9 +103,11 @@ void mem_init_slow(void)
     }
     mem.secret = (s | (1UL << 63)) & ~7UL;
     mem_empty_span.free = mem.secret; /* empty list */
-    atomic_store_explicit(&mem_empty_span.owner, NULL, memory_order_relaxed);
-
-    mem.arena_map = mem_meta_alloc(ARENA_MAP_LEN * sizeof(*mem.arena_map));
+    atomic_store_explicit(&mem_empty_span.owner, NOBODY, memory_order_relaxed);
+    atomic_store_explicit(&mem_dead_span.owner, NOBODY, memory_order_relaxed);
+    mem_dead_span.state = SPAN_DEAD;
+    mem_dead_span.free = mem.secret;
+    mem.arena_map = mem_arena_map;
     size_t nmsize = (sizeof(struct node_mem) + KI_PAGE_SIZE - 1) & ~(KI_PAGE_SIZE - 1);
     for (int n = 0; n < mem.nnodes; n++) {
         struct node_mem *nm = mem_meta_alloc(nmsize);
@@ -138,6 +143,8 @@ struct arena *arena_grow(struct mheap *h, size_t bytes)
     struct arena *first = NULL;
     for (uintptr_t a = base; a < base + bytes; a += ARENA_SIZE) {
         struct arena *ar = mem_meta_alloc(sizeof *ar);
+        for (size_t i = 0; i < ARENA_PAGES; i++) /* unpublished yet: relaxed */
+            atomic_store_explicit(&ar->spans[i], &mem_dead_span, memory_order_relaxed);
         ar->base = a;
         ar->node = h->node;
         ar->next = h->arenas;
@@ -152,7 +159,7 @@ struct arena *arena_grow(struct mheap *h, size_t bytes)
 int mem_node_of(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    if (!mem.arena_map || a >> ADDR_BITS) return -1;
+    if (a >> ADDR_BITS) return -1;
     struct arena *ar = atomic_load_explicit(&mem.arena_map[a >> ARENA_SHIFT], memory_order_acquire);
     return ar ? ar->node : -1;
 }

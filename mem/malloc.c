@@ -102,8 +102,10 @@ void gort_free(void *p)
     if (GORT_UNLIKELY(!p)) return;
     struct span *s = span_of(a);
     struct mcache *c = mcache_fast();
-    /* Relaxed: only our own store can make it equal c (mem.h, struct span). */
-    if (GORT_LIKELY(s && c && atomic_load_explicit(&s->owner, memory_order_relaxed) == c)) {
+    /* Relaxed: only our own store can make owner equal c (mem.h, struct span). */
+    /* NULL only outside gort's heap; unowned spans' owner is NOBODY, never c
+     * (not even a NULL c). */
+    if (GORT_LIKELY(s && atomic_load_explicit(&s->owner, memory_order_relaxed) == c)) {
         uintptr_t off = a - s->base;
         uintptr_t d = ((struct block *)p)->enc ^ mem.secret;
         if (GORT_LIKELY(off < s->spanbytes &&
@@ -113,8 +115,7 @@ void gort_free(void *p)
             s->free = blk_enc(a);
             s->nalloc--;
             counter_add(&c->cls[s->spanclass].nfree, 1);
-            if (GORT_UNLIKELY((s->nalloc == 0 && s->list != LIST_CUR) || s->list == LIST_FULL))
-                mcache_free_local_slow(c, s);
+            if (GORT_UNLIKELY((int32_t)s->nalloc <= s->slow_at)) mcache_free_local_slow(c, s);
             return;
         }
     }

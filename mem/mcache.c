@@ -25,6 +25,13 @@
  * Threads without a P (foreign threads, before gort_main, blocking regions)
  * allocate through their node's fallback cache under fallback_lock; it is a
  * cache like the others, owned by whoever holds the lock.
+ *
+ * Known limit: remote frees reach their span at once, but the owner turns
+ * them back into free pages only in its own slow path. A P that stays idle
+ * (or keeps allocating only other classes without refilling) holds the
+ * spans other Ps emptied until it allocates again, its P is destroyed, or
+ * (with the collector) the next stop-the-world flushes every cache. Nothing
+ * here can take another running P's cache without a lock on its fast path.
  */
 #include <string.h>
 
@@ -46,6 +53,10 @@ static void list_push(struct span **head, struct span *s, uint8_t which)
     if (*head) (*head)->prev = s;
     *head = s;
     s->list = which;
+    /* Leave the full list only with an eighth of the span free (hysteresis: a span
+     * bouncing between full and current for one block at a time costs two atomics
+     * per block). */
+    s->slow_at = which == LIST_PARTIAL ? 0 : (int32_t)(s->nelems - (s->nelems + 7) / 8);
 }
 
 static void list_unlink(struct span **head, struct span *s)
@@ -57,6 +68,7 @@ static void list_unlink(struct span **head, struct span *s)
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->list = LIST_NONE;
+    s->slow_at = -1;
 }
 
 /* ---- collecting remote frees (owner) ----------------------------------------------- */
@@ -121,9 +133,11 @@ static inline bool queued(struct span *s)
     return atomic_load_explicit(&s->tfree, memory_order_relaxed) & TF_QUEUED;
 }
 
-/* s (owned, on no list, not current) goes back to the heap when empty, else
- * on the partial or full list with TF_NOTIFY armed. An empty span still on
- * the notify stack waits there for the drain. */
+/* s (owned, on no list, not current) goes back to the heap when empty, on
+ * the partial list when it has free blocks (remote frees to it just wait on
+ * its chain until it is current again), else on the full list with
+ * TF_NOTIFY armed. An empty span still on the notify stack waits there for
+ * the drain. */
 static void park_span(struct mclass *k, struct span *s)
 {
     for (;;) {
@@ -131,12 +145,16 @@ static void park_span(struct mclass *k, struct span *s)
             mcentral_retire(s);
             return;
         }
-        if (arm_notify(s)) break;
+        if (span_has_free(s)) {
+            list_push(&k->partial, s, LIST_PARTIAL);
+            return;
+        }
+        if (arm_notify(s)) {
+            list_push(&k->full, s, LIST_FULL);
+            return;
+        }
+        /* a chain arrived and was collected: s has free blocks now */
     }
-    if (span_has_free(s))
-        list_push(&k->partial, s, LIST_PARTIAL);
-    else
-        list_push(&k->full, s, LIST_FULL);
 }
 
 void mcache_drain_notify(struct mcache *c)
@@ -151,9 +169,12 @@ void mcache_drain_notify(struct mcache *c)
         uintptr_t old = atomic_exchange_explicit(&s->tfree, 0, memory_order_acquire);
         merge_chain(s, old & ~TF_FLAGS);
         struct mclass *k = &c->cls[s->spanclass];
-        if (s->list != LIST_CUR) {
-            list_unlink(s->list == LIST_FULL ? &k->full : &k->partial, s);
+        if (s->list == LIST_FULL) {
+            list_unlink(&k->full, s);
             park_span(k, s);
+        } else if (s->list == LIST_PARTIAL && s->nalloc == 0) {
+            list_unlink(&k->partial, s);
+            park_span(k, s); /* retires it */
         }
         s = next;
     }
@@ -220,13 +241,13 @@ void mcache_free_slow(struct mcache *c, struct span *s, void *p)
         mem_bad_free("object allocated by gort_new (garbage-collected, not freed by hand)", p);
     struct mcache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
     uintptr_t d = ((struct block *)p)->enc ^ mem.secret;
-    if (!o || d == 0 || d - s->base < s->spanbytes) mem_bad_free("double free", p);
-    if (o == c) { /* ours after all (the caller did not check) */
+    if (o == NOBODY || d == 0 || d - s->base < s->spanbytes) mem_bad_free("double free", p);
+    if (o == c && c) { /* ours after all (the caller did not check) */
         ((struct block *)p)->enc = s->free;
         s->free = blk_enc(a);
         s->nalloc--;
         counter_add(&c->cls[s->spanclass].nfree, 1);
-        if (s->list == LIST_FULL || s->nalloc == 0) mcache_free_local_slow(c, s);
+        if ((int32_t)s->nalloc <= s->slow_at) mcache_free_local_slow(c, s);
         return;
     }
     if (!c) {
@@ -252,7 +273,10 @@ void mcache_free_slow(struct mcache *c, struct span *s, void *p)
 void mcache_free_local_slow(struct mcache *c, struct span *s)
 {
     struct mclass *k = &c->cls[s->spanclass];
-    if (s->list == LIST_FULL) { /* TF_NOTIFY stays armed */
+    if (s->list == LIST_FULL) {
+        /* A free block again: no notifications needed. Relaxed: nothing is
+         * published (a freer that still saw TF_NOTIFY just queues s). */
+        atomic_fetch_and_explicit(&s->tfree, ~TF_NOTIFY, memory_order_relaxed);
         list_unlink(&k->full, s);
         list_push(&k->partial, s, LIST_PARTIAL);
     }
@@ -291,6 +315,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
     if (s != EMPTY && s->free == mem.secret && !collect(s) && s->carve >= s->limit) {
         k->cur = EMPTY;
         s->list = LIST_NONE;
+        s->slow_at = -1;
         park_span(k, s);
     }
     while (k->cur == EMPTY) {
@@ -306,6 +331,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
             s = mcentral_grab(c, sc);
         }
         s->list = LIST_CUR;
+        s->slow_at = -1;
         k->cur = s;
     }
     s = k->cur;
@@ -356,6 +382,7 @@ static void mcache_tidy(struct mcache *c)
         if (s != EMPTY) {
             k->cur = EMPTY;
             s->list = LIST_NONE;
+            s->slow_at = -1;
             park_span(k, s);
         }
     }

@@ -61,6 +61,7 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
     if (sc >= NUM_SIZE_CLASSES) s->needzero = 0;
     s->next = s->prev = NULL;
     s->list = LIST_NONE;
+    s->slow_at = -1;
     atomic_store_explicit(&s->tfree, 0, memory_order_relaxed); /* nobody else has it yet */
     /* Relaxed: the span reaches other threads only through objects allocated
      * from it, handed over by the program (that hand-off orders this store). */
@@ -72,7 +73,7 @@ void mcentral_retire(struct span *s)
 {
     struct node_mem *nm = node_mem(s->node);
     struct mcentral *mc = &nm->central[s->spanclass];
-    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
     s->list = LIST_NONE;
     s->needzero = 1;
     rlock_acquire(&mc->lock);

@@ -40,19 +40,19 @@
  *
  * Remote-free notification (mimalloc's delayed free). s->tfree is a pointer
  * to a chain of blocks with two flag bits:
- *   TF_NOTIFY  s is not its owner's current span (it sits on the partial or
- *              full list), so the owner would not look at it by itself and
- *              must be told when a remote free arrives;
+ *   TF_NOTIFY  the owner keeps s on its full list (no free block known), so
+ *              it would never look at s again by itself and must be told
+ *              when a remote free arrives;
  *   TF_QUEUED  s is on its owner's notify stack (owner->notify).
  * A remote freer that pushes onto a span with TF_NOTIFY and not TF_QUEUED
  * sets TF_QUEUED in the same CAS and then pushes s on owner->notify. Only
  * the owner clears TF_QUEUED, in one exchange after popping s from that
- * stack (mcache_drain_notify), and then re-arms TF_NOTIFY or retires s. So
- * a span is on the notify stack iff TF_QUEUED, at most once, and remote
- * frees to a span that is not current always reach the owner's next slow
- * path (where an emptied span goes back to the heap). The owner arms
- * TF_NOTIFY only by a CAS that sees an empty chain (otherwise it collects
- * the chain instead), and clears it when the span becomes current.
+ * stack (mcache_drain_notify, in any slow path of the owner), and then moves
+ * s to its partial list or retires it. So a span is on the notify stack iff
+ * TF_QUEUED, at most once. The owner arms TF_NOTIFY only by a CAS that sees
+ * an empty chain (otherwise it collects the chain instead). Chains on
+ * current and partial spans are collected when the span is (made) current:
+ * one CAS per remote free (per batch), no notification.
  *
  * Double frees and foreign pointers (gort_free). The page -> span table
  * rejects addresses outside gort's heap and in free pages; the offset must be
@@ -145,6 +145,9 @@ struct span {
     uint16_t node;     /* immutable: span structs come from a per-node pool */
     uint8_t needzero;  /* pages may hold old data */
     uint8_t scavenged; /* free span whose pages were returned to the kernel */
+    int32_t slow_at;   /* owner: a local free that leaves nalloc <= slow_at takes the slow
+                          path (partial: 0, empty; full: enough free blocks to leave the full
+                          list; current or on no list: -1, never) */
 
     _Atomic uintptr_t tfree __attribute__((aligned(CACHE_LINE))); /* remote frees + TF_* */
     struct span *notify_next; /* on owner->notify; written by the freer that set TF_QUEUED */
@@ -223,7 +226,7 @@ struct mem_global {
     _Atomic uint32_t ready; /* 0, then 1 once mem_init is done (release) */
     struct rlock init_lock;
     uintptr_t secret;                   /* free-list link key, fixed at init */
-    _Atomic(struct arena *) *arena_map; /* ARENA_MAP_LEN entries, lazily touched */
+    _Atomic(struct arena *) *arena_map; /* == mem_arena_map once initialised */
     int nnodes;
     bool numa_real;
     int kernel_node[MEM_MAX_NODES];
@@ -233,8 +236,14 @@ struct mem_global {
     _Atomic int64_t last_scavenge;                    /* mem_scavenge_tick pacing */
     struct node_mem *nodes[MEM_MAX_NODES];
 };
-extern struct mem_global mem;
-extern struct span mem_empty_span; /* free == secret (empty), carve == limit */
+extern struct mem_global mem GORT_HIDDEN;
+extern struct span mem_empty_span GORT_HIDDEN; /* free == secret (empty), carve == limit */
+/* The owner of every span no cache owns (free, large, retired, dead, and the
+ * dead span that unused pages map to): never a cache, so gort_free's owner
+ * check also rejects callers without a cache (c NULL) with one compare. */
+extern struct mcache mem_nobody GORT_HIDDEN;
+#define NOBODY (&mem_nobody)
+extern struct span mem_dead_span GORT_HIDDEN; /* pages of an arena not (yet) in any span */
 
 /* ---- arena.c -------------------------------------------------------------------- */
 void mem_init_slow(void);
@@ -252,14 +261,17 @@ _Noreturn void mem_throw_oom(size_t n);
 /* Node of a thread without a P: the node of the CPU it runs on. */
 int mem_current_node(void);
 
-/* The span holding address a, or NULL (outside gort's heap). */
+/* ARENA_MAP_LEN entries in .bss (16 MiB of address space; only the pages of
+ * entries in use are ever touched). */
+extern _Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN] GORT_HIDDEN;
+
+/* The span holding address a (mem_dead_span for an unused page of an arena),
+ * or NULL (outside gort's heap). */
 static inline struct span *span_of(uintptr_t a)
 {
     if (GORT_UNLIKELY(a >> ADDR_BITS)) return NULL;
-    _Atomic(struct arena *) *map = mem.arena_map;
-    if (GORT_UNLIKELY(!map)) return NULL;
     /* Relaxed: see struct arena. */
-    struct arena *ar = atomic_load_explicit(&map[a >> ARENA_SHIFT], memory_order_relaxed);
+    struct arena *ar = atomic_load_explicit(&mem_arena_map[a >> ARENA_SHIFT], memory_order_relaxed);
     if (GORT_UNLIKELY(!ar)) return NULL;
     return atomic_load_explicit(&ar->spans[(a >> PAGE_SHIFT) & (ARENA_PAGES - 1)],
                                 memory_order_relaxed);

@@ -54,13 +54,14 @@ static struct span *span_new(struct mheap *h)
     memset(s, 0, sizeof *s);
     s->node = node;
     s->free = mem.secret;
+    atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
     return s;
 }
 
 static void span_dead(struct mheap *h, struct span *s)
 {
     s->state = SPAN_DEAD;
-    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
     s->next = h->spanpool;
     h->spanpool = s;
 }
@@ -230,7 +231,7 @@ static void free_locked(struct mheap *h, struct span *s)
 {
     h->pages_inuse -= s->npages;
     h->pages_free += s->npages;
-    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
     s->scavenged = 0;
     s->needzero = 1;
     s->free_since = ki_nanotime();
