@@ -7,6 +7,8 @@
 #   make check            test + test-asan
 #   make demo             build and run build/bin/gort-tour
 #   make bench            build and run tools/bench/run.sh (C benchmarks + their Go twins)
+#   make bench-alloc      allocator comparison: tools/bench/allocbench.sh (gort, mimalloc,
+#                         jemalloc, glibc on the same programs)
 #   make install          PREFIX=/usr/local DESTDIR= : headers, libs, lib/pkgconfig/gort.pc
 #   make install-check    install into a temporary prefix, build and run a program through
 #                         `pkg-config --cflags --libs --static gort`
@@ -130,7 +132,7 @@ ALL_OBJS  := $(LIB_OBJS) $(PROG_OBJS)
 .SECONDARY: $(ALL_OBJS)
 
 # ---- top-level targets -----------------------------------------------------------------
-.PHONY: all lib tools build-tests test test-asan check demo bench install uninstall \
+.PHONY: all lib tools build-tests test test-asan check demo bench bench-alloc install uninstall \
         install-check format format-check clean help sizeclasses FORCE
 
 all: lib tools build-tests
@@ -162,6 +164,12 @@ demo:
 	@bash scripts/deps.sh
 	@$(SUBMAKE) lib tools
 	$(BUILD)/bin/gort-tour
+
+# the allocator comparison: the same programs against gort, mimalloc, jemalloc, glibc
+bench-alloc:
+	@bash scripts/deps.sh --bench
+	@$(SUBMAKE) lib tools
+	@bash tools/bench/allocbench.sh $(BUILD)
 
 bench:
 	@bash scripts/deps.sh --bench
