@@ -66,9 +66,9 @@
  * Alloc bits: not kept on the fast path (a bit flip per malloc and free
  * would cost a multiply and a read-modify-write each). An object is
  * allocated iff it lies below s->carve and is on none of s->free, s->tfree
- * and the caches' batches; mem_span_allocbits() computes the bitmap from
- * that with the world stopped, and the per-arena mark bitmap is where the
- * collector will keep its mark bits (arena.markbits, one bit per 8 bytes).
+ * and the caches' batches, so the collector can derive the bitmap with the
+ * world stopped (not written yet); arena.markbits is reserved for its mark
+ * bits (one bit per 8 bytes, not mapped yet).
  *
  * Lock order (outer first): sched.lock (p_destroy calls mcache_release) >
  * fallback cache lock > node orphan lock > mcentral lock > mheap lock >
