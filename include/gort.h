@@ -27,6 +27,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -308,6 +310,69 @@ void *gort_ctx_value(gort_ctx *c, const void *key);
  * one (the earliest on the chain); false and *deadline untouched when none.
  * deadline may be NULL. */
 bool gort_ctx_deadline(gort_ctx *c, int64_t *deadline);
+
+/* ==== I/O ===================================================================
+ * Network and file I/O through the poller (sched/netpoll.c): one io_uring
+ * per processor, or an epoll readiness poller where io_uring is unavailable
+ * or GORT_POLLER=epoll is set. A call that cannot complete at once parks the
+ * calling goroutine, never its thread.
+ *
+ * Every call returns a count or a descriptor (>= 0), or -errno (never
+ * errno: a goroutine may change threads inside any of them). Called outside
+ * a goroutine (no gort_main, a foreign thread, inside
+ * gort_blocking_begin/end) they fall back to the plain blocking syscall.
+ *
+ * Descriptors. Any descriptor may be used; those made by gort_listen_tcp,
+ * gort_dial_tcp and gort_accept are close-on-exec and non-blocking (the
+ * poller needs that in its epoll mode; use gort_read and friends on them).
+ * Close them with gort_close: it wakes goroutines blocked on the descriptor
+ * (they return -EBADF) and forgets its deadlines. Closing with plain close()
+ * leaves both behind for the next descriptor of that number.
+ *
+ * Errors beyond the syscalls' own: -ETIMEDOUT once the descriptor's
+ * deadline has passed; -EBADF for fd < 0 or a descriptor being closed;
+ * -EINVAL for a NULL buffer with n > 0. EINTR never reaches the caller, and
+ * gort_write and gort_send write everything unless an error occurs (a short
+ * transfer is continued). gort_read, gort_recv and gort_pread return what
+ * one transfer gave (0 at end of file), as read(2) does. */
+
+/* Listen on host:port (host NULL, "" or "*": every address; names are
+ * resolved; IPv4 or IPv6), SO_REUSEADDR set, backlog <= 0 meaning SOMAXCONN.
+ * Returns the listening descriptor. port 0 picks a free port (read it with
+ * getsockname). */
+int gort_listen_tcp(const char *host, int port, int backlog);
+/* Connect to host:port, trying each resolved address in turn (the lookup
+ * runs in a blocking region); timeout_ns > 0 bounds the whole call
+ * (-ETIMEDOUT). TCP_NODELAY is set, as Go does. Returns the descriptor. */
+int gort_dial_tcp(const char *host, int port, int64_t timeout_ns);
+/* accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK; addr and len may be NULL.
+ * Under EMFILE/ENFILE it backs off (parks a few ms, doubling up to 1 s) and
+ * retries instead of failing or spinning, as Go's net/http server does;
+ * a deadline still ends the wait. */
+int gort_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* connect(2) on a socket of the caller's; parks until connected. */
+int gort_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t gort_read(int fd, void *buf, size_t n);
+ssize_t gort_write(int fd, const void *buf, size_t n);
+ssize_t gort_recv(int fd, void *buf, size_t n, int flags);
+ssize_t gort_send(int fd, const void *buf, size_t n, int flags);
+ssize_t gort_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t gort_pwrite(int fd, const void *buf, size_t n, off_t off);
+/* open(2) (O_CLOEXEC added); mode is used with O_CREAT / O_TMPFILE. */
+int gort_open(const char *path, int flags, mode_t mode);
+int gort_fsync(int fd);
+int gort_close(int fd);
+int gort_shutdown(int fd, int how);
+/* Go's SetDeadline: deadline is absolute on the gort_now() clock, 0 clears.
+ * Once it has passed, blocked calls on fd return -ETIMEDOUT (their kernel
+ * requests are cancelled) and later calls fail at once, until the deadline
+ * is moved. The read and write variants set one direction (reads, recvs and
+ * accepts; writes, sends and connects). Regular files ignore deadlines. */
+int gort_set_deadline(int fd, int64_t deadline);
+int gort_set_read_deadline(int fd, int64_t deadline);
+int gort_set_write_deadline(int fd, int64_t deadline);
+/* Which poller runs: "io_uring" or "epoll" (valid once gort_main runs). */
+const char *gort_poller_name(void);
 
 /* ==== memory ================================================================
  * gort's allocator (mem/): Go's design (8 KiB pages, 68 size classes up to

@@ -144,4 +144,33 @@ int ki_numa_discover(struct ki_numa *out, const char *env, char *errbuf, size_t 
 /* Node of a CPU in *t, or 0 when unknown. */
 int ki_numa_node_of_cpu(const struct ki_numa *t, int cpu);
 
+/* ---- io_uring and epoll (uring.c) ------------------------------------- */
+
+struct io_uring;
+struct epoll_event;
+/* What the kernel's io_uring offers (ki_uring_probe). usable: everything
+ * the poller needs is there; otherwise err says why (-EPERM, -ENOSYS: the
+ * io_uring_disabled sysctl, a seccomp filter, an old kernel). */
+struct ki_uring_features {
+    bool usable;
+    int err;
+    uint32_t features; /* IORING_FEAT_* */
+    bool nodrop, fast_poll, sync_cancel, multishot;
+    bool op_accept, op_connect, op_recv, op_send, op_openat, op_poll, op_shutdown, op_close;
+};
+int ki_uring_probe(struct ki_uring_features *f);
+/* A ring with sq_entries submission and cq_entries completion slots. */
+int ki_uring_init(struct io_uring *r, unsigned sq_entries, unsigned cq_entries);
+/* io_uring_enter(2), EINTR retried. Callable by any thread on any ring:
+ * the kernel serialises submitters, and takes only SQEs already published
+ * (tail stored with release). */
+int ki_uring_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags);
+int ki_eventfd(void); /* non-blocking, close-on-exec */
+int ki_epoll_create(void);
+int ki_epoll_ctl(int epfd, int op, int fd, uint32_t events, void *data);
+/* Wait at most timeout_ns (< 0: forever, 0: poll); returns the number of
+ * events, 0 on timeout or EINTR, or -errno. Nanosecond timeouts where the
+ * kernel has epoll_pwait2. */
+int ki_epoll_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns);
+
 #endif

@@ -159,6 +159,19 @@ void config_load(void)
     s = getenv("GORT_DEBUG");
     if (s && *s) load_debug(s);
 
+    cfg.poller = POLLER_AUTO;
+    s = getenv("GORT_POLLER");
+    if (s && *s) {
+        if (!strcmp(s, "io_uring") || !strcmp(s, "uring")) {
+            cfg.poller = POLLER_URING;
+        } else if (!strcmp(s, "epoll")) {
+            cfg.poller = POLLER_EPOLL;
+        } else if (strcmp(s, "auto")) {
+            snprintf(msg, sizeof msg, "GORT_POLLER=\"%.64s\": expected io_uring, epoll or auto", s);
+            bad(msg);
+        }
+    }
+
     char err[256];
     if (ki_numa_discover(&cfg.numa, getenv("GORT_NUMA"), err, sizeof err) < 0) bad(err);
 }

@@ -134,7 +134,8 @@ const char *waitreason_name(uint32_t w)
                                         "sync.RWMutex.RLock",
                                         "sync.RWMutex.Lock",
                                         "sync.Cond.Wait",
-                                        "sleep"};
+                                        "sleep",
+                                        "IO wait"};
     return w < sizeof names / sizeof *names ? names[w] : "?";
 }
 

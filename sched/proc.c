@@ -48,6 +48,7 @@
 #include "gort.h"
 #include "sched/sched.h"
 #include "mem/mem.h"
+#include "sched/netpoll.h"
 
 struct sched sched;
 struct p *allp[MAX_PROCS];
@@ -325,6 +326,9 @@ static inline void timer_poll(struct m *m)
     if (GORT_UNLIKELY(p && atomic_load_explicit(&p->timer0when, memory_order_relaxed) != 0) &&
         (++p->timerpoll & 31) == 0)
         timers_run(p, ki_nanotime());
+    /* The same for I/O: submit what this P published and reap what came
+     * back, every 16th resumption while I/O is pending. */
+    if (GORT_UNLIKELY(p && netpoll_pending()) && (++p->netpolltick & 15) == 0) netpoll_poll_p(p);
 }
 
 static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inherit)
@@ -559,9 +563,11 @@ static void handoffp(struct p *p)
         rlock_release(&sched.lock);
         return;
     }
-    if (sched.runqsize > 0 || timers_earliest() != 0) {
-        /* Work, or timers that an idle P would leave unwatched: an M takes
-         * the P, runs what is due, and sleeps until the next timer. */
+    if (sched.runqsize > 0 || timers_earliest() != 0 ||
+        (netpoll_pending() && !sched.netpoll_waiting)) {
+        /* Work, or timers or I/O that an idle P would leave unwatched: an M
+         * takes the P, runs what is due, and sleeps until the next timer
+         * (or in the poller). */
         rlock_release(&sched.lock);
         startm(p, false);
         return;
@@ -649,8 +655,11 @@ static void stopm(struct m *m)
  * then take an idle P and return holding it, to run the timers (any M
  * holding a P runs every P's due timers in findrunnable). Without this,
  * timers of idle Ps would wait until something else woke an M. */
+static bool stopm_netpoll(struct m *m);
+
 static void stopm_timed(struct m *m)
 {
+    if (stopm_netpoll(m)) return;
     int64_t next = timers_earliest();
     if (next == 0) {
         stopm(m);
@@ -703,6 +712,50 @@ static void stopm_timed(struct m *m)
     acquirep(m, m->nextp);
     m->nextp = NULL;
     return;
+}
+
+/* An M about to go idle while I/O waits are pending becomes the poll
+ * waiter unless another M is one: it blocks in netpoll_wait (every ring, or
+ * the epoll set, with the nearest timer as its timeout) instead of on its
+ * futex, and is not on the idle M list (new work starts another M, as in
+ * Go). Returns true holding a P once goroutines were readied, a timer is
+ * due or the global queue has work; false when the caller should park as
+ * usual (nothing pending, another waiter, a stop-the-world).
+ *
+ * No lost wake-up: np.pending is raised by a running M before its
+ * goroutine parks on I/O; that M goes through here before it sleeps, so
+ * while anything is pending some M is running, or waiting in the poller.
+ * The flag and the pending check are read under sched.lock, as is the
+ * flag's clearing, so two Ms never both wait and never both skip. */
+static bool stopm_netpoll(struct m *m)
+{
+    for (;;) {
+        rlock_acquire(&sched.lock);
+        if (sched.netpoll_waiting || !netpoll_pending() ||
+            atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+            rlock_release(&sched.lock);
+            return false;
+        }
+        sched.netpoll_waiting = true;
+        rlock_release(&sched.lock);
+        int n = netpoll_wait(timers_earliest());
+        int64_t next = timers_earliest();
+        bool due = next != 0 && next <= ki_nanotime();
+        rlock_acquire(&sched.lock);
+        sched.netpoll_waiting = false;
+        struct p *p = NULL;
+        if ((n > 0 || due || sched.runqsize > 0) &&
+            !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+            p = pidleget();
+        rlock_release(&sched.lock);
+        if (p) {
+            acquirep(m, p);
+            if (n > 1) wakep();
+            return true;
+        }
+        /* Nothing for us, or every P busy (they will find what we queued
+         * globally): wait again, or park if nothing is pending now. */
+    }
 }
 
 /* Stop for stop-the-world: give up the P and park. */
@@ -796,6 +849,14 @@ top:;
         int32_t nprocs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
         for (int32_t i = 0; i < nprocs; i++)
             timers_run(allp[i], now);
+        gp = pick_local(p, inherit);
+        if (gp) return gp;
+        *inherit = false;
+    }
+
+    /* Non-blocking netpoll: submit what our P's goroutines queued and reap
+     * its ring (no syscall when nothing is to be submitted). */
+    if (netpoll_pending() && netpoll_poll_p(p) > 0) {
         gp = pick_local(p, inherit);
         if (gp) return gp;
         *inherit = false;
@@ -991,6 +1052,8 @@ static void checkdead(void)
     if (run < 0) sched_throw("checkdead: inconsistent M counts");
     /* A pending timer will wake a goroutine (an idle M sleeps until it). */
     if (timers_earliest() != 0) return;
+    /* I/O in flight will complete (an M waits for it in the poller). */
+    if (netpoll_pending()) return;
     /* A thread gort did not create may still call gort_go or ready someone
      * (Go disables this check in c-shared builds for the same reason). */
     if (foreign_threads_exist()) return;
@@ -1117,6 +1180,8 @@ static void fork_child(void)
     atomic_store(&sched.npidle, 0);
     sched.timer_sleeper = NULL;
     sched.sleep_until = 0;
+    sched.netpoll_waiting = false;
+    netpoll_fork_child();
     int32_t procs = atomic_load(&gomaxprocs);
     for (int32_t i = procs - 1; i >= 0; i--) {
         struct p *p = allp[i];
@@ -1155,6 +1220,7 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     signals_init();
     signals_thread_init();
     preempt_init();
+    netpoll_init();
     sched_thread_timer_slack();
 
     int32_t procs = cfg.maxprocs;

@@ -119,6 +119,7 @@ enum waitreason {
     WAIT_SYNC_RWMUTEX_W, /* "sync.RWMutex.Lock" */
     WAIT_SYNC_COND,      /* "sync.Cond.Wait" */
     WAIT_SLEEP,          /* "sleep" */
+    WAIT_IO,             /* "IO wait" */
 };
 
 /* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
@@ -246,6 +247,7 @@ struct p {
     _Atomic int64_t timer0when; /* earliest when, 0 when empty; written under timerlock */
     uint32_t timerpoll;         /* owner: counts fast-path checks */
     uint32_t runnext_streak;    /* owner: consecutive picks from runnext */
+    uint32_t netpolltick;       /* owner: counts resumptions for timer_poll's I/O check */
     /* Blocking regions entered (owner stores, relaxed; sysmon samples it,
      * as it samples schedtick, to see whether the P moved on). */
     _Atomic uint32_t syscalltick;
@@ -303,6 +305,7 @@ struct sched {
     struct note sysmonnote;  /* ... here */
     pid_t sysmon_tid;        /* the sysmon thread (not an M), or 0 */
     bool started;
+    bool netpoll_waiting; /* an M is in netpoll_wait (lock) */
 };
 
 extern struct sched sched;
@@ -319,9 +322,11 @@ struct config {
     bool scheddetail;
     bool asyncpreemptoff; /* GORT_DEBUG=asyncpreemptoff=1 */
     int64_t timeslice_ns; /* GORT_TIMESLICE */
+    int poller;           /* GORT_POLLER: POLLER_AUTO, POLLER_URING, POLLER_EPOLL */
     struct ki_numa numa;
 };
 extern struct config cfg;
+enum { POLLER_AUTO, POLLER_URING, POLLER_EPOLL };
 /* Parse the GORT_* environment into cfg. On a bad value prints a message
  * naming the variable and exits with status 2. */
 void config_load(void);

@@ -23,6 +23,7 @@
  */
 #include <signal.h>
 
+#include "sched/netpoll.h"
 #include "sched/sched.h"
 
 /* Hooks of later subsystems; NULL until they are linked in. */
@@ -95,6 +96,7 @@ static void sysmon(void *arg)
             idle = 0;
         else
             idle++;
+        netpoll_sysmon(now);
         if (now - last_handler_check >= HANDLER_CHECK_NS) {
             last_handler_check = now;
             preempt_check_handler();

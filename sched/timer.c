@@ -27,6 +27,7 @@
  */
 #include <stdlib.h>
 
+#include "sched/netpoll.h"
 #include "sched/sched.h"
 
 /* ---- the heap (pp->timerlock held) ----------------------------------------- */
@@ -156,6 +157,8 @@ static void queue_claimed(struct timer *t, int64_t when)
         /* Pairs with stopm_timed's fence: our push before our read. */
         atomic_thread_fence(memory_order_seq_cst);
         int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
+        /* The M waiting in the poller re-computes its deadline. */
+        if (netpoll_break_for_timer(when)) return;
         if (until == 0 || when < until) wakep();
     }
 }
@@ -199,8 +202,9 @@ bool timer_reset(struct timer *t, int64_t when)
         update_timer0(pp);
         rlock_release(&pp->timerlock);
         if (earliest) {
+            atomic_thread_fence(memory_order_seq_cst); /* as in queue_claimed */
             int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
-            if (until == 0 || when < until) wakep();
+            if (!netpoll_break_for_timer(when) && (until == 0 || when < until)) wakep();
         }
         return true;
     }
