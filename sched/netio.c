@@ -328,6 +328,14 @@ static int32_t uring_run(struct fdstate *fs, int dir, const struct io_uring_sqe 
         rlock_release(&fs->lock);
     }
     struct io_uring_sqe *sqe = netpoll_sqe(&op);
+    if (GORT_UNLIKELY(!sqe)) {
+        if (fs) {
+            rlock_acquire(&fs->lock);
+            ops_unlink_locked(fs, &op);
+            rlock_release(&fs->lock);
+        }
+        return op.res;
+    }
     *sqe = *t;
     io_uring_sqe_set_data(sqe, &op);
     netpoll_submit(&op, now);
@@ -523,6 +531,11 @@ static long xfer_once(enum xop x, int fd, void *buf, size_t n, int flags, off_t 
     if (kind == FD_UNKNOWN) return -EBADF; /* fstat failed: not open */
     bool file = kind == FD_FILE;
     if ((x == X_RECV || x == X_SEND) && kind != FD_SOCKET) return -ENOTSOCK;
+    /* io_uring treats an offset on a stream (pipe, socket) as no offset and
+     * would wait for data: answer as pread(2) does. */
+    if ((x == X_PREAD || x == X_PWRITE) && kind != FD_FILE && lseek(fd, 0, SEEK_CUR) < 0 &&
+        errno == ESPIPE)
+        return -ESPIPE;
     if (kind == FD_SOCKET && (x == X_READ || x == X_WRITE)) { /* MSG_NOSIGNAL for writes */
         x = x == X_READ ? X_RECV : X_SEND;
         flags = 0;

@@ -117,6 +117,7 @@ void netpoll_init(void)
         np.mode = NETPOLL_EPOLL;
     }
     atomic_store_explicit(&np.lastpoll, ki_nanotime(), memory_order_relaxed);
+    netpoll_rings_ensure(atomic_load_explicit(&gomaxprocs, memory_order_relaxed));
 }
 
 enum netpoll_mode netpoll_mode(void)
@@ -134,28 +135,62 @@ bool netpoll_pending(void)
     return atomic_load_explicit(&np.pending, memory_order_acquire) > 0;
 }
 
-/* The ring of p, made on first use (the M holding p). */
-static struct pollring *ring_of(struct p *p)
+/* Make the ring of P id (any thread): NULL with *err when the kernel
+ * refuses one (-EMFILE, -ENOMEM). Two threads may race to make the same
+ * one; the CAS publishing it decides, and the loser's ring is dropped. */
+static struct pollring *ring_make(int32_t id, int *err)
 {
-    struct pollring *r = atomic_load_explicit(&rings[p->id], memory_order_relaxed);
-    if (GORT_LIKELY(r)) return r;
-    r = calloc(1, sizeof *r);
-    if (!r) gort__fatal("out of memory (io_uring ring)");
+    struct pollring *r = calloc(1, sizeof *r);
+    if (!r) {
+        *err = -ENOMEM;
+        return NULL;
+    }
     int e = ki_uring_init(&r->ur, RING_SQ_ENTRIES, RING_CQ_ENTRIES);
-    if (e < 0)
-        gort__fatal("netpoll: io_uring_setup failed for P %d (errno %d; RLIMIT_MEMLOCK?)", p->id,
-                    -e);
-    r->id = p->id;
+    if (e < 0) {
+        free(r);
+        *err = e;
+        return NULL;
+    }
+    r->id = id;
+    struct pollring *none = NULL;
+    /* Release: the ring's set-up before its pointer, for reapers. */
+    if (!atomic_compare_exchange_strong_explicit(&rings[id], &none, r, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        io_uring_queue_exit(&r->ur);
+        free(r);
+        return none;
+    }
+    /* In the epoll set only once published: a wake-up for it finds it. */
     e = ki_epoll_ctl(np.epfd, EPOLL_CTL_ADD, r->ur.ring_fd, EPOLLIN, r);
     if (e < 0) gort__fatal("netpoll: epoll_ctl(ring) failed (errno %d)", -e);
-    /* Release: the ring's set-up before its pointer, for reapers. */
-    atomic_store_explicit(&rings[p->id], r, memory_order_release);
     int32_t n = atomic_load_explicit(&nrings_hint, memory_order_relaxed);
-    while (n < p->id + 1 &&
-           !atomic_compare_exchange_weak_explicit(&nrings_hint, &n, p->id + 1, memory_order_release,
+    while (n < id + 1 &&
+           !atomic_compare_exchange_weak_explicit(&nrings_hint, &n, id + 1, memory_order_release,
                                                   memory_order_relaxed)) {
     }
     return r;
+}
+
+/* The ring of p (the M holding p). Rings are made for every P at start and
+ * when gort_maxprocs adds Ps (netpoll_rings_ensure), so that descriptors
+ * for them are not needed later, when a server may have used up its limit;
+ * one that could not be made then is made here. NULL with *err when the
+ * kernel still refuses: the I/O call that needed it fails with that error,
+ * as a syscall would, and a later one tries again. */
+static struct pollring *ring_of(struct p *p, int *err)
+{
+    struct pollring *r = atomic_load_explicit(&rings[p->id], memory_order_acquire);
+    if (GORT_LIKELY(r)) return r;
+    return ring_make(p->id, err);
+}
+
+void netpoll_rings_ensure(int32_t n)
+{
+    if (np.mode != NETPOLL_URING) return;
+    for (int32_t i = 0; i < n; i++) {
+        int err;
+        if (!atomic_load_explicit(&rings[i], memory_order_acquire)) ring_make(i, &err);
+    }
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -237,7 +272,12 @@ static void ring_enter_submit(struct pollring *r)
 struct io_uring_sqe *netpoll_sqe(struct iop *op)
 {
     struct m *m = gort_m();
-    struct pollring *r = ring_of(m->p);
+    int err = 0;
+    struct pollring *r = ring_of(m->p, &err);
+    if (GORT_UNLIKELY(!r)) {
+        op->res = err;
+        return NULL;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ur);
     while (GORT_UNLIKELY(!sqe)) {
         /* The SQ holds RING_SQ_ENTRIES published requests not yet taken:
@@ -349,6 +389,24 @@ int netpoll_poll_p(struct p *p)
     return n;
 }
 
+void netpoll_flush(struct p *p)
+{
+    if (np.mode != NETPOLL_URING) return;
+    struct pollring *r = atomic_load_explicit(&rings[p->id], memory_order_acquire);
+    if (r) ring_enter_submit(r);
+}
+
+/* Enter every ring with published requests not yet submitted (any thread):
+ * before the waiter sleeps, nothing may be left where no kernel sees it. */
+static void submit_all(void)
+{
+    int32_t nr = atomic_load_explicit(&nrings_hint, memory_order_acquire);
+    for (int32_t i = 0; i < nr; i++) {
+        struct pollring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+        if (r) ring_enter_submit(r);
+    }
+}
+
 /* Reap every ring that has completions; with no P, what is readied goes
  * to the global queue. */
 static int reap_all(void)
@@ -378,8 +436,13 @@ int netpoll_wait(int64_t until)
         if (wait < 0) wait = 0;
     }
     int n = 0;
-    /* Completions that came before we got here (the waker saw no waiter). */
-    if (np.mode == NETPOLL_URING) n = reap_all();
+    /* Requests a P published and left behind when it went idle without a
+     * scheduler pass (a wired goroutine parked, a blocking region), then
+     * completions that came before we got here. */
+    if (np.mode == NETPOLL_URING) {
+        submit_all();
+        n = reap_all();
+    }
     if (n) wait = 0;
     struct epoll_event ev[WAIT_EVENTS];
     int k = ki_epoll_wait(np.epfd, ev, WAIT_EVENTS, wait);

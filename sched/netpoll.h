@@ -50,6 +50,12 @@ bool netpoll_pending(void);
  * completions (no syscall when there are none to submit); readied
  * goroutines go on p's run queue. Returns how many. */
 int netpoll_poll_p(struct p *p);
+/* Make the rings of Ps 0..n-1 that do not have one yet (gort_main,
+ * gort_maxprocs; any thread). Failures are left for the first I/O. */
+void netpoll_rings_ensure(int32_t n);
+/* Enter p's ring if it holds published requests not yet submitted (any
+ * thread; handoffp, when p goes idle without a scheduler pass). */
+void netpoll_flush(struct p *p);
 /* An idle M without a P: block until some completion or readiness arrives,
  * until `until` (gort_now clock; 0: no deadline), or until netpoll_break.
  * Readied goroutines go on the global run queue; returns how many. At most
@@ -68,7 +74,8 @@ void netpoll_sysmon(int64_t now);
 struct io_uring_sqe;
 /* An SQE on the calling goroutine's P's ring for op (user_data set, stage
  * IOP_PREP, state IOP_WAIT). The goroutine must not switch until
- * netpoll_submit. Never NULL (a full SQ is submitted first). */
+ * netpoll_submit. A full SQ is submitted first; NULL, with op->res set,
+ * only when the P has no ring and the kernel refuses one (-EMFILE...). */
 struct io_uring_sqe *netpoll_sqe(struct iop *op);
 /* Publish the SQE to the kernel; enter the ring now when `now` or when
  * many are waiting, else at the next scheduler pass (netpoll_poll_p). */

@@ -546,6 +546,9 @@ static void resetspinning(struct m *m)
  * p is released (no M). */
 static void handoffp(struct p *p)
 {
+    /* Requests its goroutines published reach the kernel now: the P may go
+     * idle with nobody making a scheduler pass on it. */
+    netpoll_flush(p);
     if (!runq_empty(p) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
         startm(p, false);
         return;
@@ -1220,7 +1223,6 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     signals_init();
     signals_thread_init();
     preempt_init();
-    netpoll_init();
     sched_thread_timer_slack();
 
     int32_t procs = cfg.maxprocs;
@@ -1231,6 +1233,7 @@ int gort_main(int (*main_fn)(int, char **), int argc, char **argv)
     for (int32_t i = procs - 1; i > 0; i--)
         pidleput(allp[i]);
     acquirep(m, allp[0]);
+    netpoll_init(); /* after acquirep: P 0 gets its ring at once */
 
     main_args.fn = main_fn;
     main_args.argc = argc;
@@ -1714,5 +1717,6 @@ int gort_maxprocs(int n)
         start_the_world(m, n);
     }
     world_unlock();
+    netpoll_rings_ensure(n); /* rings for new Ps, now rather than at a bad moment */
     return old;
 }
