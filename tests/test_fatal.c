@@ -431,6 +431,18 @@ static void test_env_numa(void **state)
         env_case("GORT_NUMA", good[i], "ok", true);
 }
 
+static void test_env_poller(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"kqueue", "EPOLL", "io_uring ", "1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        env_case("GORT_POLLER", bad[i], "ok", false);
+    /* io_uring may be refused by this kernel; epoll and auto always work */
+    static const char *const good[] = {"", "epoll", "auto"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        env_case("GORT_POLLER", good[i], "ok", true);
+}
+
 static void test_env_debug(void **state)
 {
     (void)state;
@@ -481,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_env_stack_size),
         cmocka_unit_test(test_env_timeslice),
         cmocka_unit_test(test_env_numa),
+        cmocka_unit_test(test_env_poller),
         cmocka_unit_test(test_env_debug),
         cmocka_unit_test(test_schedtrace),
     };
