@@ -4,7 +4,9 @@
  * with the numbers it measured. It grows as gort gains channels, timers,
  * I/O and the collector.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -225,6 +227,84 @@ static void stop_select_panic_mutex(void)
            shared_counter);
 }
 
+/* 10. I/O: an echo server and 100 client goroutines over loopback. */
+static void echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = gort_read(fd, buf, sizeof buf)) > 0)
+        if (gort_write(fd, buf, (size_t)n) < 0) break;
+    gort_close(fd);
+}
+
+static void echo_server(void *arg)
+{
+    int l = (int)(intptr_t)arg, c;
+    while ((c = gort_accept(l, NULL, NULL)) >= 0)
+        gort_go(echo_conn, (void *)(intptr_t)c);
+}
+
+static int echo_port;
+static _Atomic long echo_trips, echo_errors;
+
+static void echo_client(void *arg)
+{
+    int fd = gort_dial_tcp("127.0.0.1", echo_port, 5000000000LL);
+    if (fd >= 0) {
+        char msg[64], back[64];
+        memset(msg, 'g', sizeof msg);
+        for (int i = 0; i < 200; i++) {
+            size_t got = 0;
+            if (gort_write(fd, msg, sizeof msg) < 0) break;
+            while (got < sizeof back) {
+                ssize_t k = gort_read(fd, back + got, sizeof back - got);
+                if (k <= 0) break;
+                got += (size_t)k;
+            }
+            if (got != sizeof back || memcmp(msg, back, sizeof back)) break;
+            echo_trips++;
+        }
+        gort_close(fd);
+    } else {
+        echo_errors++;
+    }
+    gort_wg_done(arg);
+}
+
+static void stop_io(void)
+{
+    int l = gort_listen_tcp("127.0.0.1", 0, 0);
+    if (l < 0) {
+        printf("10. I/O: cannot listen on 127.0.0.1 (%s)\n", strerror(-l));
+        return;
+    }
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    getsockname(l, (struct sockaddr *)&sa, &len);
+    echo_port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    gort_go(echo_server, (void *)(intptr_t)l);
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 100);
+    int64_t t0 = gort_now();
+    for (int i = 0; i < 100; i++)
+        gort_go(echo_client, &wg);
+    gort_wg_wait(&wg);
+    double ms = ms_since(t0);
+    printf("10. I/O through %s: an echo server (a goroutine per connection) and 100 client\n"
+           "   goroutines made %ld round trips over loopback in %.0f ms (%.0f per second)\n",
+           gort_poller_name(), (long)echo_trips, ms, echo_trips / (ms / 1e3));
+    char c;
+    int64_t dl = gort_now() + 20 * 1000000;
+    int fd = gort_dial_tcp("127.0.0.1", echo_port, 0);
+    gort_set_read_deadline(fd, dl);
+    ssize_t r = gort_read(fd, &c, 1);
+    printf("   a read with a 20 ms deadline on a silent connection: \"%s\" after %.1f ms\n",
+           strerror((int)-r), (gort_now() - dl) / 1e6 + 20);
+    gort_close(fd);
+    gort_close(l); /* wakes the accept loop, which ends */
+}
+
 static int tour(int argc, char **argv)
 {
     (void)argc;
@@ -270,6 +350,7 @@ static int tour(int argc, char **argv)
 
     stop_sieve();
     stop_select_panic_mutex();
+    stop_io();
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
