@@ -67,10 +67,11 @@
 #include "sched/netpoll.h"
 
 #define RING_SQ_ENTRIES 256
-#define RING_CQ_ENTRIES 4096
-#define SUBMIT_BATCH    16 /* published SQEs that make the owner enter at once */
+#define RING_CQ_ENTRIES 1024 /* overflow beyond is kept by the kernel (NODROP) */
+#define SUBMIT_BATCH    16   /* published SQEs that make the owner enter at once */
 #define SYSMON_POLL_NS  (10 * 1000 * 1000)
 #define WAIT_EVENTS     128 /* epoll events per netpoll_wait round */
+#define EAGER_RINGS     64  /* Ps that get their ring up front; the rest on first I/O */
 
 struct pollring {
     struct io_uring ur;        /* SQ side: the owner P's M only; CQ side: reaping */
@@ -171,7 +172,7 @@ static struct pollring *ring_make(int32_t id, int *err)
     return r;
 }
 
-/* The ring of p (the M holding p). Rings are made for every P at start and
+/* The ring of p (the M holding p). Rings are made for the first 64 Ps at start and
  * when gort_maxprocs adds Ps (netpoll_rings_ensure), so that descriptors
  * for them are not needed later, when a server may have used up its limit;
  * one that could not be made then is made here. NULL with *err when the
@@ -187,6 +188,7 @@ static struct pollring *ring_of(struct p *p, int *err)
 void netpoll_rings_ensure(int32_t n)
 {
     if (np.mode != NETPOLL_URING) return;
+    if (n > EAGER_RINGS) n = EAGER_RINGS; /* ~36 KiB and a descriptor each */
     for (int32_t i = 0; i < n; i++) {
         int err;
         if (!atomic_load_explicit(&rings[i], memory_order_acquire)) ring_make(i, &err);
@@ -339,10 +341,15 @@ void netpoll_cancel(struct iop *op)
     struct io_uring_sync_cancel_reg reg;
     memset(&reg, 0, sizeof reg);
     reg.addr = (uint64_t)(uintptr_t)op;
-    reg.timeout.tv_sec = -1;
-    reg.timeout.tv_nsec = -1;
+    /* Bounded: the caller holds locks (a deadline timer runs under its P's
+     * timerlock). A request poll-armed on a socket or pipe is cancelled at
+     * once; one a kernel worker is executing (a tty read) is signalled and
+     * ends soon after; either way its CQE comes, and its goroutine waits
+     * for it. -ENOENT / -EALREADY: it completed, or is completing. */
+    reg.timeout.tv_sec = 0;
+    reg.timeout.tv_nsec = 10 * 1000 * 1000;
     int e = io_uring_register_sync_cancel(&r->ur, &reg);
-    (void)e; /* -ENOENT / -EALREADY: it completed (or is completing) anyway */
+    (void)e;
 }
 
 /* ---- io_uring: reaping ------------------------------------------------------- */
