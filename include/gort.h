@@ -411,12 +411,63 @@ void *gort_aligned_alloc(size_t align, size_t n);
 /* Bytes usable at p (at least what was asked for); p must be live. */
 size_t gort_malloc_usable_size(void *p);
 
-/* Garbage-collected allocation (zeroed). Until the collector exists these
- * objects are never reclaimed; never pass them to gort_free. gort_new's
- * objects are scanned conservatively; gort_new_noscan's hold no pointers
- * (under 16 bytes they share 16-byte blocks: Go's tiny allocator). */
+/* Garbage-collected allocation (zeroed); never pass these to gort_free.
+ * gort_new's objects are scanned conservatively (any word that points into
+ * an object, also into its middle, keeps it alive); gort_new_noscan's hold
+ * no pointers (under 16 bytes they share 16-byte blocks: Go's tiny
+ * allocator). An object lives while something the collector scans points
+ * to it: goroutine stacks and registers, the data and bss of the program
+ * and its shared libraries, gort_malloc memory, other live gort_new
+ * objects, registered roots. Memory from libc's malloc, thread-local
+ * variables and threads gort did not create are not scanned. */
 void *gort_new(size_t n);
 void *gort_new_noscan(size_t n);
+
+/* The write barrier (Go's compiler emits it; in C it is this macro). The
+ * collector marks while the program runs, so while it does, a pointer to a
+ * gort_new object stored anywhere but the storing goroutine's own local
+ * variables (into gort_new or gort_malloc memory, a global, another
+ * goroutine's stack) must be stored with GORT_STORE(lvalue, ptr): it shades
+ * the old and the new value (Go's hybrid barrier) and then stores. Storing
+ * NULL or a non-gort pointer through it is fine. When the collector is not
+ * marking it costs one load and a branch. Plain stores of such pointers are
+ * safe only with GORT_DEBUG=gcstoptheworld=1 (the whole mark with the world
+ * stopped); GORT_DEBUG=gccheckmark=1 finds missing barriers in tests. */
+extern volatile unsigned gort__gc_barrier;
+void gort__write_barrier(void **slot, void *ptr);
+#define GORT_STORE(lvalue, ptr)                                                    \
+    do {                                                                           \
+        __typeof__(lvalue) *gort__slot_ = &(lvalue);                               \
+        __typeof__(lvalue) gort__val_ = (ptr);                                     \
+        if (__builtin_expect(gort__gc_barrier != 0, 0))                            \
+            gort__write_barrier((void **)(void *)gort__slot_, (void *)gort__val_); \
+        *gort__slot_ = gort__val_;                                                 \
+    } while (0)
+/* memmove for memory that may hold pointers to gort_new objects (a struct
+ * copy, an array shift): the barrier for each word copied over. */
+void gort_gc_memmove(void *dst, const void *src, size_t n);
+
+/* runtime.GC(): a full collection; returns once it has been swept. */
+void gort_gc(void);
+/* debug.SetGCPercent: collect when the heap has grown pct percent over what
+ * the last collection found live (default 100, or GORT_GC); -1 turns the
+ * collector off (gort_gc still collects). Returns the previous value. */
+int gort_gc_percent(int pct);
+/* debug.SetMemoryLimit: a soft limit on the runtime's memory (bytes, as
+ * memstats.sys counts it); the collector runs more often to stay under it.
+ * Negative: only query. INT64_MAX (the default, or GORT_MEMLIMIT): none.
+ * Returns the previous limit. */
+int64_t gort_gc_memory_limit(int64_t bytes);
+/* Extra memory to scan for pointers (memory from libc's malloc or mmap that
+ * holds pointers to gort_new objects). Registering the same start again
+ * replaces its length; remove by start. */
+void gort_gc_add_root(void *start, size_t len);
+void gort_gc_remove_root(void *start);
+/* runtime.SetFinalizer: once obj (the start of a gort_new object) is found
+ * unreachable, fn(obj, arg) runs once on the finalizer goroutine and obj
+ * becomes collectable at a later cycle (unless fn made it reachable again).
+ * Objects obj points to are kept until fn has run. fn NULL removes it. */
+void gort_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
 
 /* runtime.MemStats, the parts C users need; more may follow. Filled now:
  *   heap_alloc    bytes of live objects (size-class bytes; whole pages for
@@ -426,7 +477,11 @@ void *gort_new_noscan(size_t n);
  *   heap_sys      heap pages not returned to the kernel: in use, or free and
  *                 not yet scavenged (grows as pages are first used)
  *   sys           heap_sys plus the allocator's own metadata
- * The GC fields stay 0 until the collector exists. Counts are summed without
+ *   num_gc        completed collections; pause_* the stop-the-world pauses
+ *                 (each cycle has two; pause_ns[i] their sum for cycle i)
+ *   gc_cpu_fraction  share of the CPU time available since start (wall time
+ *                 times processors) that the collector used
+ * Counts are summed without
  * stopping anything, so under concurrent allocation they are a close
  * snapshot; a processor's batch of frees bound for other processors' spans
  * is counted as freed at once. */

@@ -140,6 +140,18 @@ struct arena *arena_grow(struct mheap *h, size_t bytes)
     }
     if (mem.numa_real && mem.kernel_node[h->node] >= 0)
         (void)ki_mbind_node((void *)base, bytes, mem.kernel_node[h->node]); /* best effort */
+    /* Widen the collector's quick range check before any object here exists
+     * (relaxed: see gc_shade). */
+    uintptr_t lo = atomic_load_explicit(&mem.arena_lo, memory_order_relaxed);
+    while ((lo == 0 || base < lo) &&
+           !atomic_compare_exchange_weak_explicit(&mem.arena_lo, &lo, base, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+    uintptr_t hi = atomic_load_explicit(&mem.arena_hi, memory_order_relaxed);
+    while (base + bytes > hi &&
+           !atomic_compare_exchange_weak_explicit(&mem.arena_hi, &hi, base + bytes,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
     struct arena *first = NULL;
     for (uintptr_t a = base; a < base + bytes; a += ARENA_SIZE) {
         struct arena *ar = mem_meta_alloc(sizeof *ar);

@@ -60,6 +60,7 @@ static GORT_NOINLINE void *alloc_slow(size_t n, enum span_kind kind, bool zero, 
     if (!c) c = mcache_slow_get();
     void *p = c ? mcache_alloc(c, sc) : mcache_alloc_nop(sc);
     if (zero && kind == KIND_MANUAL) memset(p, 0, n);
+    if (kind != KIND_MANUAL && GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
     return p;
 }
 
@@ -155,8 +156,13 @@ void *gort_realloc(void *p, size_t n)
 void *gort_new(size_t n)
 {
     struct mcache *c = mcache_fast();
-    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
-        return mcache_alloc(c, spanclass_of(KIND_SCAN, size_to_class(n)));
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
+        void *p = mcache_alloc(c, spanclass_of(KIND_SCAN, size_to_class(n)));
+        /* Allocate black while the collector marks (one load and a branch
+         * otherwise; the flag changes only with the world stopped). */
+        if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
+        return p;
+    }
     return alloc_slow(n, KIND_SCAN, true, 1);
 }
 
@@ -177,8 +183,11 @@ void *gort_new_noscan(size_t n)
         }
         return mcache_tiny_refill(c, n, 1);
     }
-    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
-        return mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(n)));
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
+        void *p = mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(n)));
+        if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
+        return p;
+    }
     if (!c && n - 1 < TINY_SIZE - 1) {
         mem_init();
         if ((c = mcache_slow_get())) return gort_new_noscan(n);
@@ -210,7 +219,8 @@ void gort_read_memstats(gort_memstats *out)
             total += nm * (uint64_t)size;
         }
     for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
-        uint64_t nf = atomic_load_explicit(&mem.foreign_nfree[sc], memory_order_relaxed);
+        uint64_t nf = atomic_load_explicit(&mem.foreign_nfree[sc], memory_order_relaxed) +
+                      atomic_load_explicit(&mem.gc_nfree[sc], memory_order_relaxed);
         objects -= (int64_t)nf;
         bytes -= (int64_t)nf * class_to_size[sc % NUM_SIZE_CLASSES];
     }
@@ -229,6 +239,7 @@ void gort_read_memstats(gort_memstats *out)
     out->total_alloc = total;
     out->heap_sys = heap_sys;
     out->sys = heap_sys + atomic_load_explicit(&mem.meta_bytes, memory_order_relaxed);
+    gc_read_stats(out);
 }
 
 uint64_t gort_heap_released(void)

@@ -312,6 +312,19 @@ void *mcache_refill(struct mcache *c, unsigned sc)
     if (GORT_UNLIKELY(++c->refills % 1024 == 0) && !c->fallback) mem_scavenge_tick(ki_nanotime());
     struct mclass *k = &c->cls[sc];
     struct span *s = k->cur;
+    if (sc >= NUM_SIZE_CLASSES) {
+        /* A GC class: the cache holds its current span only (mem.h,
+         * "Collected spans"); no frees ever reach it. */
+        if (s == EMPTY || (s->free == mem.secret && s->carve >= s->limit)) {
+            if (s != EMPTY) mcentral_putback_gc(s);
+            k->cur = EMPTY; /* mcentral_grab_gc may start a cycle or assist */
+            s = mcentral_grab_gc(c, sc);
+            s->list = LIST_CUR;
+            k->cur = s;
+        }
+        if (s->free == mem.secret) carve(s);
+        return mcache_alloc(c, sc);
+    }
     if (s != EMPTY && s->free == mem.secret && !collect(s) && s->carve >= s->limit) {
         k->cur = EMPTY;
         s->list = LIST_NONE;
@@ -344,6 +357,7 @@ void *mcache_tiny_refill(struct mcache *c, size_t n, size_t align)
     (void)align;
     uintptr_t b = (uintptr_t)mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(TINY_SIZE)));
     ((uint64_t *)b)[1] = 0; /* word 0 is zeroed by mcache_alloc; GC spans are zeroed */
+    if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new((void *)b); /* allocate black */
     /* Keep the block with more room left (Go's rule). */
     if (n < c->tinyoff || !c->tiny) {
         c->tiny = b;
@@ -381,6 +395,10 @@ static void mcache_tidy(struct mcache *c)
         struct span *s = k->cur;
         if (s != EMPTY) {
             k->cur = EMPTY;
+            if (sc >= NUM_SIZE_CLASSES) {
+                mcentral_putback_gc(s);
+                continue;
+            }
             s->list = LIST_NONE;
             s->slow_at = -1;
             park_span(k, s);

@@ -37,6 +37,8 @@ static void span_init_class(struct span *s, unsigned sc)
     s->nalloc = 0;
 }
 
+static struct span *hand_out(struct mcache *c, struct span *s, unsigned sc);
+
 struct span *mcentral_grab(struct mcache *c, unsigned sc)
 {
     struct node_mem *nm = node_mem(c->node);
@@ -57,6 +59,13 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
         span_init_class(s, sc);
         s->state = SPAN_SMALL;
     }
+    return hand_out(c, s, sc);
+}
+
+/* Ready s (swept, owner-less) for c: zero what needs it, reset the cache's
+ * fields, take ownership. */
+static struct span *hand_out(struct mcache *c, struct span *s, unsigned sc)
+{
     if (sc >= NUM_SIZE_CLASSES && s->needzero) memset((void *)s->base, 0, s->spanbytes);
     if (sc >= NUM_SIZE_CLASSES) s->needzero = 0;
     s->next = s->prev = NULL;
@@ -67,6 +76,48 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
      * from it, handed over by the program (that hand-off orders this store). */
     atomic_store_explicit(&s->owner, c, memory_order_relaxed);
     return s;
+}
+
+struct span *mcentral_grab_gc(struct mcache *c, unsigned sc)
+{
+    struct node_mem *nm = node_mem(c->node);
+    struct mcentral *mc = &nm->central[sc];
+    struct span *s;
+    for (;;) {
+        bool unswept = false;
+        rlock_acquire(&mc->lock);
+        s = spanq_pop(&mc->partial);
+        if (!s && (s = spanq_pop(&mc->unswept))) unswept = true;
+        rlock_release(&mc->lock);
+        /* Relaxed: a hint for background sweepers (mem_gc_sweep_one). */
+        if (unswept) atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
+        if (!s || !unswept) break;
+        /* Lazy sweep (Go's mcentral.cacheSpan): sweep what this class
+         * has left before taking more pages. */
+        if (sweep_span(s, true)) break; /* has free objects: ours */
+    }
+    if (!s)
+        s = mcentral_grab(c, sc); /* a kept empty one or fresh pages, zeroed */
+    else
+        hand_out(c, s, sc);
+    s->sweepgen = mem.sweepgen;
+    mem_gc_took((int64_t)(s->nelems - s->nalloc) * s->elemsize);
+    return s;
+}
+
+void mcentral_putback_gc(struct span *s)
+{
+    struct mcentral *mc = &node_mem(s->node)->central[s->spanclass];
+    uint32_t freeobjs = s->nelems - s->nalloc;
+    atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
+    s->list = LIST_NONE;
+    s->slow_at = -1;
+    rlock_acquire(&mc->lock);
+    spanq_push(freeobjs ? &mc->partial : &mc->full, s);
+    rlock_release(&mc->lock);
+    /* Relaxed: the pacer's counter (mem.h). Its free room is not taken. */
+    atomic_fetch_sub_explicit(&mem.heap_live, (int64_t)freeobjs * s->elemsize,
+                              memory_order_relaxed);
 }
 
 void mcentral_retire(struct span *s)

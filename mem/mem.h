@@ -70,6 +70,20 @@
  * world stopped (not written yet); arena.markbits is reserved for its mark
  * bits (one bit per 8 bytes, not mapped yet).
  *
+ * Collected spans (KIND_SCAN, KIND_NOSCAN; mem/sweep.c). A cache holds
+ * only its current span of a GC class (Go's mcache); every other GC span
+ * is owner-less on its mcentral's partial, full or unswept queue, and
+ * large GC objects are on their heap's large_gc queue. At mark termination
+ * (world stopped) caches hand their current spans back and every queue
+ * becomes unswept (mem_gc_mark_termination): O(caches x classes) work,
+ * not O(spans). Sweeping a span frees the objects whose mark bit is clear,
+ * zeroes them (GC objects are handed out zeroed, and a free block holds
+ * nothing but its encoded link, so a conservative pointer into a free
+ * block finds nothing to follow), then clears the bits. Allocation sweeps
+ * lazily (an mcentral with no swept partial span sweeps unswept ones
+ * first) and the collector sweeps the rest in the background; the next
+ * cycle starts only once everything is swept.
+ *
  * Lock order (outer first): sched.lock (p_destroy calls mcache_release) >
  * fallback cache lock > node orphan lock > mcentral lock > mheap lock >
  * mem.init_lock. No mem lock is held while calling out of mem/, and no mem
@@ -84,6 +98,7 @@
 #include <stdint.h>
 
 #include "kernel-iface/ki.h"
+#include "gort.h"
 #include "mem/sizeclasses.h"
 #include "sched/sched.h"
 
@@ -100,6 +115,7 @@
 #define HEAP_LISTS       128 /* free runs of 1..127 pages by length; [0]: longer */
 #define CENTRAL_KEEP     4   /* empty spans an mcentral keeps per class */
 #define REMOTE_BATCH_MAX 32  /* frees batched per remote span before one CAS */
+#define GC_MARK_WORDS    16  /* 1024 mark bits: the most objects a span holds (8-byte class) */
 
 enum span_kind { KIND_MANUAL = 0, KIND_SCAN = 1, KIND_NOSCAN = 2, NUM_KINDS = 3 };
 #define NUM_SPAN_CLASSES (NUM_KINDS * NUM_SIZE_CLASSES)
@@ -158,6 +174,10 @@ struct span {
     uint32_t nelems;
     uint32_t large_off; /* large: object at base + large_off (aligned allocations) */
     int64_t free_since; /* free span: when it was freed (scavenger) */
+
+    /* The collector's part (GC spans only; see "Collected spans" above). */
+    uint32_t sweepgen; /* == mem.sweepgen: swept this cycle; + 2 behind: not yet */
+    _Atomic uint64_t gcmarks[GC_MARK_WORDS]; /* bit i: object i reached (large: bit 0) */
 };
 _Static_assert(offsetof(struct span, free) == 0, "fast-path fields first");
 _Static_assert(offsetof(struct span, owner) < CACHE_LINE, "owner on the first line");
@@ -172,6 +192,45 @@ struct arena {
     uint8_t *markbits;  /* reserved for the collector: 1 bit per 8 bytes, lazily mapped */
 };
 
+/* A singly linked span queue (through s->next) with its tail, for O(1)
+ * splicing at mark termination. */
+struct spanq {
+    struct span *head, *tail;
+    uint32_t n;
+};
+
+static inline void spanq_push(struct spanq *q, struct span *s)
+{
+    s->next = q->head;
+    s->prev = NULL;
+    q->head = s;
+    if (!q->tail) q->tail = s;
+    q->n++;
+}
+static inline struct span *spanq_pop(struct spanq *q)
+{
+    struct span *s = q->head;
+    if (!s) return NULL;
+    q->head = s->next;
+    if (!q->head) q->tail = NULL;
+    q->n--;
+    s->next = NULL;
+    return s;
+}
+/* Append all of *from to *to; *from becomes empty. */
+static inline void spanq_splice(struct spanq *to, struct spanq *from)
+{
+    if (!from->head) return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    to->n += from->n;
+    from->head = from->tail = NULL;
+    from->n = 0;
+}
+
 struct mheap {
     struct rlock lock;
     int node;
@@ -182,13 +241,19 @@ struct mheap {
     /* statistics (heap lock; read racily by gort_read_memstats) */
     uint64_t pages_inuse, pages_free, pages_released; /* released ⊆ free */
     uint64_t large_nalloc, large_nfree, large_bytes, large_bytes_freed;
-    uint64_t released_total; /* bytes ever returned to the kernel */
+    uint64_t released_total;    /* bytes ever returned to the kernel */
+    struct spanq large_gc;      /* large GC objects (through s->next) */
+    struct spanq large_unswept; /* ... from the last mark termination, not yet swept */
 } __attribute__((aligned(CACHE_LINE)));
 
 struct mcentral {
     struct rlock lock;
     struct span *empty; /* retired empty spans of this class, owner-less */
     uint32_t nempty;
+    /* GC classes only: owner-less spans that caches do not hold. */
+    struct spanq partial; /* swept, with free objects */
+    struct spanq full;    /* swept, no free object (or handed back by a cache) */
+    struct spanq unswept; /* from the last mark termination, not yet swept */
 } __attribute__((aligned(CACHE_LINE)));
 
 struct mclass {
@@ -234,6 +299,15 @@ struct mem_global {
     _Atomic uint64_t meta_bytes;        /* metadata mapped: arena tables, span structs, caches */
     _Atomic uint64_t foreign_nfree[NUM_SPAN_CLASSES]; /* frees by threads without a P */
     _Atomic int64_t last_scavenge;                    /* mem_scavenge_tick pacing */
+    /* The collector's (gc/): */
+    uint32_t sweepgen;        /* += 2 at each mark termination (world stopped) */
+    _Atomic uint32_t unswept; /* spans left to sweep this cycle (a hint for sweepers) */
+    _Atomic uint64_t gc_nfree[NUM_SPAN_CLASSES]; /* objects the sweeper freed */
+    _Atomic int64_t heap_live;            /* bytes of GC spans held by caches or swept since the
+                                             last mark termination, plus large GC objects: the
+                                             pacer's measure (gc/pacer) */
+    _Atomic int64_t gc_trigger;           /* heap_live at which the next cycle starts */
+    _Atomic uintptr_t arena_lo, arena_hi; /* every arena lies within (they only widen) */
     struct node_mem *nodes[MEM_MAX_NODES];
 };
 extern struct mem_global mem GORT_HIDDEN;
@@ -289,6 +363,9 @@ struct span *mheap_alloc(struct mheap *h, uint32_t npages);
 void mheap_free(struct mheap *h, struct span *s);
 void *mheap_alloc_large(int node, size_t n, size_t align, bool zero, enum span_kind kind);
 void mheap_free_large(struct span *s, uintptr_t a);
+void mheap_free_locked(struct mheap *h, struct span *s);
+/* A new large GC object joins h's large_gc queue (heap lock held). */
+void mheap_large_gc_add(struct mheap *h, struct span *s);
 /* Release free pages idle since before `older_than` (INT64_MAX: all), at most
  * max_bytes; returns the bytes released. */
 uint64_t mheap_scavenge(struct mheap *h, int64_t older_than, uint64_t max_bytes);
@@ -296,6 +373,16 @@ uint64_t mheap_scavenge(struct mheap *h, int64_t older_than, uint64_t max_bytes)
 /* ---- mcentral.c ----------------------------------------------------------------- */
 /* A span of class sc for cache c (owned by c, on no list). */
 struct span *mcentral_grab(struct mcache *c, unsigned sc);
+/* The same for a GC class: a swept span with free objects (sweeping unswept
+ * ones on the way), else a kept empty or fresh one. */
+struct span *mcentral_grab_gc(struct mcache *c, unsigned sc);
+/* A cache gives back its current span of a GC class (owner c). */
+void mcentral_putback_gc(struct span *s);
+/* Sweep s (a small GC span taken off an unswept queue: owner-less, ours
+ * alone). keep: when it has free objects return true and leave it to the
+ * caller (on no queue); otherwise it goes where it belongs (kept empties or
+ * the heap, partial, full) and the result is false. (mem/sweep.c) */
+bool sweep_span(struct span *s, bool keep);
 /* An empty span (nalloc == 0, not on the notify stack) back from its owner. */
 void mcentral_retire(struct span *s);
 /* Move kept empty spans of every class back to the page heap. */
@@ -370,6 +457,107 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
     /* Single writer: see struct mclass. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
                           memory_order_relaxed);
+}
+
+/* ---- the collector's interface (mem/sweep.c; used by gc/) ------------------------ */
+static inline bool span_is_gc(const struct span *s)
+{
+    return s->spanclass >= NUM_SIZE_CLASSES;
+}
+
+/* The GC object holding address a: its span, and its start and index in
+ * *start and *idx; NULL when a is not inside an object of a GC span (in
+ * use or not: a free block is found too, and is harmless to mark, see
+ * "Collected spans"). Any thread, any time: the fields read are fixed while
+ * the span is in use, and a racing reuse of the span struct yields at worst
+ * a stray bit on a new span (floating garbage), never a write out of
+ * bounds. */
+static inline struct span *gc_object_of(uintptr_t a, uintptr_t *start, uint32_t *idx)
+{
+    struct span *s = span_of(a);
+    if (!s || !span_is_gc(s)) return NULL;
+    uint8_t st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+    if (st == SPAN_SMALL) {
+        uintptr_t off = a - s->base;
+        if (off >= s->spanbytes) return NULL;
+        uint32_t i = (uint32_t)((off * s->divmagic) >> 32);
+        if (i >= GC_MARK_WORDS * 64) return NULL;
+        *idx = i;
+        *start = s->base + (uintptr_t)i * s->elemsize;
+        return s;
+    }
+    if (st == SPAN_LARGE) {
+        uintptr_t o = s->base + s->large_off;
+        if (a < o || a >= s->base + ((uintptr_t)s->npages << PAGE_SHIFT)) return NULL;
+        *idx = 0;
+        *start = o;
+        return s;
+    }
+    return NULL;
+}
+
+/* Set object idx's mark bit; true when it was clear (the caller greys it).
+ * Relaxed: the bits are read by the sweeper after mark termination, which
+ * the stop-the-world orders; concurrent markers agree through the RMW. */
+static inline bool span_mark(struct span *s, uint32_t idx)
+{
+    uint64_t bit = 1ULL << (idx & 63);
+    _Atomic uint64_t *w = &s->gcmarks[idx >> 6];
+    if (atomic_load_explicit(w, memory_order_relaxed) & bit) return false;
+    return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+}
+
+static inline bool span_marked(struct span *s, uint32_t idx)
+{
+    return atomic_load_explicit(&s->gcmarks[idx >> 6], memory_order_relaxed) >> (idx & 63) & 1;
+}
+
+/* Bytes an object of s occupies (large: its pages from the object on). */
+static inline uintptr_t span_objsize(const struct span *s)
+{
+    return s->state == SPAN_LARGE ? ((uintptr_t)s->npages << PAGE_SHIFT) - s->large_off
+                                  : s->elemsize;
+}
+
+/* World stopped: every cache hands back its GC spans and tiny block, every
+ * GC span becomes unswept, sweepgen advances. */
+void mem_gc_mark_termination(void);
+/* Sweep one unswept span (any class, any node); false when none is left. */
+bool mem_gc_sweep_one(void);
+/* Every current tiny block of every cache, for fn (mark start, world
+ * stopped: subobjects carved from them during the cycle are then live). */
+void mem_gc_tiny_blocks(void (*fn)(uintptr_t block));
+/* Call fn on the in-use part of every manual (gort_malloc) span: [lo, hi)
+ * holds its carved objects, allocated or free. Concurrent with the program;
+ * a span freed meanwhile is scanned anyway (arena memory stays readable). */
+void mem_gc_manual_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+/* Every GC span in use (caches' current spans, mcentral queues, large
+ * objects), before mark termination hands them back; world stopped. For
+ * the checkmark pass. */
+void mem_gc_for_each_span(void (*fn)(struct span *s, void *arg), void *arg);
+/* Allocate black: p was just allocated while the collector marks. */
+void mem_gc_mark_new(void *p);
+/* The address range of gort's own tables in .bss that hold no GC pointers
+ * and are too large to scan (the arena map). */
+void mem_gc_unscanned(uintptr_t *lo, uintptr_t *hi);
+
+/* Implemented by gc/ (gc/gc.c): */
+/* The collector's fields of memstats (num_gc, pauses, CPU fraction). */
+void gc_read_stats(gort_memstats *out);
+/* heap_live reached gc_trigger: start a cycle if none runs. Any thread. */
+void gc_heap_grew(void);
+/* The collector marks and the calling goroutine took bytes of fresh heap:
+ * it helps with marking in proportion (Go's mark assist). */
+void gc_assist(int64_t bytes);
+/* Account bytes of GC heap taken by an allocator (a span's free room
+ * handed to a cache, a large object) and act on the pacer's limits. */
+static inline void mem_gc_took(int64_t bytes)
+{
+    /* Relaxed: a counter the pacer reads as a hint. */
+    int64_t live = atomic_fetch_add_explicit(&mem.heap_live, bytes, memory_order_relaxed) + bytes;
+    if (GORT_UNLIKELY(gort__gc_barrier)) gc_assist(bytes);
+    if (GORT_UNLIKELY(live >= atomic_load_explicit(&mem.gc_trigger, memory_order_relaxed)))
+        gc_heap_grew();
 }
 
 /* ---- ASan ------------------------------------------------------------------------ */

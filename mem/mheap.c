@@ -227,7 +227,7 @@ struct span *mheap_alloc(struct mheap *h, uint32_t npages)
     return s;
 }
 
-static void free_locked(struct mheap *h, struct span *s)
+void mheap_free_locked(struct mheap *h, struct span *s)
 {
     h->pages_inuse -= s->npages;
     h->pages_free += s->npages;
@@ -244,7 +244,7 @@ static void free_locked(struct mheap *h, struct span *s)
 void mheap_free(struct mheap *h, struct span *s)
 {
     rlock_acquire(&h->lock);
-    free_locked(h, s);
+    mheap_free_locked(h, s);
     rlock_release(&h->lock);
 }
 
@@ -271,8 +271,19 @@ void *mheap_alloc_large(int node, size_t n, size_t align, bool zero, enum span_k
     h->large_nalloc++;
     h->large_bytes += npages << PAGE_SHIFT;
     bool needzero = s->needzero;
+    bool gc = kind != KIND_MANUAL;
+    if (gc) {
+        memset((void *)s->gcmarks, 0, sizeof s->gcmarks);
+        mheap_large_gc_add(h, s);
+    }
     rlock_release(&h->lock);
     if (zero && needzero) memset((void *)p, 0, n);
+    if (gc) {
+        /* Allocate black while marking; relaxed load: the flag changes only
+         * with the world stopped. */
+        if (GORT_UNLIKELY(gort__gc_barrier)) span_mark(s, 0);
+        mem_gc_took((int64_t)(npages << PAGE_SHIFT));
+    }
     return (void *)p;
 }
 
@@ -288,7 +299,7 @@ void mheap_free_large(struct span *s, uintptr_t a)
     }
     h->large_nfree++;
     h->large_bytes_freed += (uint64_t)s->npages << PAGE_SHIFT;
-    free_locked(h, s);
+    mheap_free_locked(h, s);
     rlock_release(&h->lock);
 }
 

@@ -7,8 +7,12 @@
  *   GORT_NUMA        off | fake:N (kernel-iface/numa.c)
  *   GORT_TIMESLICE   how long a goroutine may run before sysmon preempts it: a
  *                    number with unit ns, us, ms or s, from 50us to 10s (default 10ms)
+ *   GORT_GC          the collector's percentage (Go's GOGC): 0..1000000 or off (default 100)
+ *   GORT_MEMLIMIT    soft memory limit (Go's GOMEMLIMIT): bytes with an optional
+ *                    B, KiB, MiB, GiB or TiB suffix, or off (default)
  *   GORT_DEBUG       comma-separated key=value: schedtrace=MS, scheddetail=0|1,
- *                    asyncpreemptoff=0|1 (no SIGURG preemption; cooperative only)
+ *                    asyncpreemptoff=0|1 (no SIGURG preemption; cooperative only),
+ *                    gctrace=0|1, gccheckmark=0|1, gcstoptheworld=0|1
  * A malformed value is an error that names the variable, never a silent
  * default: the process prints it and exits with status 2.
  */
@@ -69,6 +73,43 @@ static bool parse_duration(const char *s, int64_t *out)
     return false;
 }
 
+/* The GORT_DEBUG settings that take 0 or 1. */
+static bool *debug_flag(const char *key)
+{
+    static const struct {
+        const char *key;
+        bool *flag;
+    } flags[] = {{"scheddetail", &cfg.scheddetail},
+                 {"asyncpreemptoff", &cfg.asyncpreemptoff},
+                 {"gctrace", &cfg.gctrace},
+                 {"gccheckmark", &cfg.gccheckmark},
+                 {"gcstoptheworld", &cfg.gcstoptheworld}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(key, flags[i].key)) return flags[i].flag;
+    return NULL;
+}
+
+/* Go's GOMEMLIMIT syntax: a byte count with an optional suffix B, KiB, MiB,
+ * GiB or TiB. */
+static bool parse_bytes(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0 || *s == '+' || *s == ' ') return false;
+    static const struct {
+        const char *unit;
+        int shift;
+    } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit)) continue;
+        if (v > INT64_MAX >> units[i].shift) return false;
+        *out = (int64_t)v << units[i].shift;
+        return true;
+    }
+    return false;
+}
+
 static void load_debug(const char *s)
 {
     char buf[512];
@@ -84,6 +125,7 @@ static void load_debug(const char *s)
         *eq = 0;
         const char *v = eq + 1;
         long long n;
+        bool *flag;
         if (!strcmp(kv, "schedtrace")) {
             if (!parse_int(v, 1, 3600000, false, &n)) {
                 snprintf(msg, sizeof msg,
@@ -92,22 +134,16 @@ static void load_debug(const char *s)
                 bad(msg);
             }
             cfg.schedtrace_ms = (int)n;
-        } else if (!strcmp(kv, "scheddetail")) {
+        } else if ((flag = debug_flag(kv))) {
             if (!parse_int(v, 0, 1, false, &n)) {
-                snprintf(msg, sizeof msg, "GORT_DEBUG: scheddetail=\"%s\": expected 0 or 1", v);
+                snprintf(msg, sizeof msg, "GORT_DEBUG: %s=\"%s\": expected 0 or 1", kv, v);
                 bad(msg);
             }
-            cfg.scheddetail = n;
-        } else if (!strcmp(kv, "asyncpreemptoff")) {
-            if (!parse_int(v, 0, 1, false, &n)) {
-                snprintf(msg, sizeof msg, "GORT_DEBUG: asyncpreemptoff=\"%s\": expected 0 or 1", v);
-                bad(msg);
-            }
-            cfg.asyncpreemptoff = n;
+            *flag = n;
         } else {
             snprintf(msg, sizeof msg,
                      "GORT_DEBUG: unknown setting \"%s\" (known: schedtrace, scheddetail, "
-                     "asyncpreemptoff)",
+                     "asyncpreemptoff, gctrace, gccheckmark, gcstoptheworld)",
                      kv);
             bad(msg);
         }
@@ -158,6 +194,30 @@ void config_load(void)
 
     s = getenv("GORT_DEBUG");
     if (s && *s) load_debug(s);
+
+    cfg.gc_percent = 100;
+    s = getenv("GORT_GC");
+    if (s && *s) {
+        if (!strcmp(s, "off")) {
+            cfg.gc_percent = -1;
+        } else if (parse_int(s, 0, 1000000, false, &n)) {
+            cfg.gc_percent = (int)n;
+        } else {
+            snprintf(msg, sizeof msg,
+                     "GORT_GC=\"%.64s\": expected a percentage from 0 to 1000000, or off", s);
+            bad(msg);
+        }
+    }
+
+    cfg.gc_memlimit = INT64_MAX;
+    s = getenv("GORT_MEMLIMIT");
+    if (s && *s && strcmp(s, "off") && !parse_bytes(s, &cfg.gc_memlimit)) {
+        snprintf(msg, sizeof msg,
+                 "GORT_MEMLIMIT=\"%.64s\": expected bytes with an optional suffix B, KiB, MiB, "
+                 "GiB or TiB, or off",
+                 s);
+        bad(msg);
+    }
 
     cfg.poller = POLLER_AUTO;
     s = getenv("GORT_POLLER");

@@ -135,7 +135,10 @@ const char *waitreason_name(uint32_t w)
                                         "sync.RWMutex.Lock",
                                         "sync.Cond.Wait",
                                         "sleep",
-                                        "IO wait"};
+                                        "IO wait",
+                                        "finalizer wait",
+                                        "GC worker (idle)",
+                                        "GC sweep wait"};
     return w < sizeof names / sizeof *names ? names[w] : "?";
 }
 
@@ -243,10 +246,10 @@ void gort_defer(void (*fn)(void *), void *arg)
 {
     struct g *gp = require_g("gort_defer");
     if (!fn) gort_panic("gort_defer: nil function");
-    struct defer_rec *d = malloc(sizeof *d);
-    if (!d) gort__fatal("out of memory (defer record)");
+    /* Manual heap: scanned by the collector, so arg stays alive. */
+    struct defer_rec *d = gort_malloc(sizeof *d);
     d->fn = fn;
-    d->arg = arg;
+    GORT_STORE(d->arg, arg);
     d->next = gp->defers;
     gp->defers = d;
 }
@@ -258,7 +261,7 @@ void run_defers(struct g *gp, struct defer_rec *mark)
         gp->defers = d->next; /* unlink first: a panicking call must not rerun */
         void (*fn)(void *) = d->fn;
         void *arg = d->arg;
-        free(d);
+        gort_free(d);
         fn(arg);
         gp = gort_g(); /* the call may have moved us to another thread */
     }

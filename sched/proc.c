@@ -277,7 +277,8 @@ static GORT_NOINLINE void post_switch_slow(struct m *m)
         break;
     case POST_EXIT:
         atomic_store_explicit(&prev->status, G_DEAD, memory_order_relaxed);
-        count_goroutine(m->p, -1);
+        if (!prev->system) count_goroutine(m->p, -1);
+        prev->system = 0;
         prev->fn = NULL;
         prev->arg = NULL;
         if (prev->lockedm) {
@@ -331,8 +332,14 @@ static inline void timer_poll(struct m *m)
     if (GORT_UNLIKELY(p && netpoll_pending()) && (++p->netpolltick & 15) == 0) netpoll_poll_p(p);
 }
 
+_Static_assert(offsetof(struct g, syscallsp) == G_OFF_SYSCALLSP, "switch.S offsets");
+_Static_assert(offsetof(struct m, curg) == M_OFF_CURG, "switch.S offsets");
+
 static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inherit)
 {
+    /* The collector marks: gp's stack must be scanned before it runs
+     * (one load and a branch otherwise). */
+    if (GORT_UNLIKELY(gort__gc_barrier)) gc_scan_before_run(gp);
     if (!gp->sp) stack_prepare(gp);
     atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
     gp->m = m;
@@ -1262,7 +1269,19 @@ static uint64_t goid_next(struct p *p)
     return p->goid_next++;
 }
 
+static uint64_t newproc(void (*fn)(void *), void *arg, bool system);
+
 uint64_t gort_go(void (*fn)(void *), void *arg)
+{
+    return newproc(fn, arg, false);
+}
+
+uint64_t sched_go_system(void (*fn)(void *), void *arg)
+{
+    return newproc(fn, arg, true);
+}
+
+static uint64_t newproc(void (*fn)(void *), void *arg, bool system)
 {
     if (GORT_UNLIKELY(!sched.started)) gort__fatal("gort_go called before gort_main");
     if (GORT_UNLIKELY(!fn)) gort_panic("gort_go: nil function");
@@ -1289,14 +1308,18 @@ uint64_t gort_go(void (*fn)(void *), void *arg)
     gp->param = NULL;
     gp->defers = NULL;
     gp->trytop = NULL;
+    gp->system = system;
+    /* Not yet scanned in any cycle: if the collector is marking, whoever
+     * runs it first scans it (its G holds arg), so arg stays alive. */
+    atomic_store_explicit(&gp->gcscan, 0, memory_order_relaxed);
     uint64_t id = p ? goid_next(p) : atomic_fetch_add(&sched.goidgen, 1) + 1;
     gp->goid = id;
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
     if (p) {
-        count_goroutine(p, 1);
+        if (!system) count_goroutine(p, 1);
         runq_put(p, gp, true); /* seq_cst exchange of runnext: fenced */
     } else {
-        atomic_fetch_add(&sched.ngoroutine, 1);
+        if (!system) atomic_fetch_add(&sched.ngoroutine, 1);
         globrunq_put(gp);
     }
     wakep_impl(p != NULL);
@@ -1436,7 +1459,10 @@ void gort_unlock_thread(void)
  * and other work waits for it; a stopper takes it with a CAS to P_GCSTOP.
  * The CAS on the status decides every race between them and the region's
  * end. A short region thus costs two stores and one CAS, no wake-up. */
-void gort_blocking_begin(void)
+/* The C half of gort_blocking_begin; the assembly entry (switch.S) has
+ * saved the caller's stack pointer and callee-saved registers in the G. */
+GORT_HIDDEN void gort__blocking_begin(void);
+void gort__blocking_begin(void)
 {
     struct m *m = gort_m();
     struct g *gp = m ? m->curg : NULL;
@@ -1474,6 +1500,9 @@ void gort_blocking_end(void)
     struct m *m = gort_m();
     struct g *gp = m ? m->curg : NULL;
     if (!gp || !m->blocked) return;
+    /* The collector may be scanning our frames above syscallsp (or want
+     * them scanned): settle that before they change again. */
+    if (GORT_UNLIKELY(gort__gc_barrier)) gc_scan_before_run(gp);
     m->blocked = false;
     struct p *oldp = m->oldp;
     m->oldp = NULL;
@@ -1679,6 +1708,18 @@ static void start_the_world(struct m *m, int32_t n)
         startm(p, false);
     }
     wakep();
+}
+
+void sched_stop_world(void)
+{
+    world_lock();
+    stop_the_world(gort_m()); /* world_lock may have parked us: read the M again */
+}
+
+void sched_start_world(void)
+{
+    start_the_world(gort_m(), atomic_load(&gomaxprocs));
+    world_unlock();
 }
 
 /* For tools/bench/stw: stop and restart the world once (what gort_maxprocs

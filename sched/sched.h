@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gort.h"
 #include "kernel-iface/ki.h"
 
 #define GORT_LIKELY(x)   __builtin_expect(!!(x), 1)
@@ -64,6 +65,7 @@
 struct m;
 struct p;
 struct mcache;
+struct gcwork;
 
 /* ---- runtime lock and note (lock.c) ----------------------------------- */
 
@@ -120,6 +122,9 @@ enum waitreason {
     WAIT_SYNC_COND,      /* "sync.Cond.Wait" */
     WAIT_SLEEP,          /* "sleep" */
     WAIT_IO,             /* "IO wait" */
+    WAIT_FINALIZER,      /* "finalizer wait" */
+    WAIT_GC_IDLE,        /* "GC worker (idle)": the collector's goroutine */
+    WAIT_GC_CYCLE,       /* "GC sweep wait": gort_gc waiting for its cycle */
 };
 
 /* Gs are packed in slabs apart from their stacks (stack.c). Fields used by
@@ -153,10 +158,24 @@ struct g {
     /* Preemption request (preempt.c): set by sysmon or a stopper, cleared by
      * the goroutine when it yields to it and whenever it starts running. */
     _Atomic uint32_t preempt;
+    /* The collector (gc/roots.c): scanned this cycle iff gcscan == the
+     * cycle's scan generation; generation + 1 while someone scans it. Set to
+     * 0 (never a generation) when the G is (re)created. CAS by the scanner
+     * and by whoever is about to run the G (execute_prep, blocking_end). */
+    _Atomic uint32_t gcscan;
+    uint8_t system; /* a runtime goroutine (the collector's): not counted */
+    /* In a blocking region: the caller's stack pointer at
+     * gort_blocking_begin and its callee-saved registers (rbx, rbp,
+     * r12-r15), saved by the assembly entry (switch.S) for the collector,
+     * which scans [syscallsp, stack_hi) while the region runs. */
+    uintptr_t syscallsp;
+    uintptr_t syscallregs[6];
 #if GORT_ASAN
     void *asan_fake_stack;
 #endif
 };
+#define G_OFF_SYSCALLSP 160 /* offsetof(struct g, syscallsp), for switch.S */
+#define M_OFF_CURG      8   /* offsetof(struct m, curg), for switch.S */
 
 /* ---- M ---------------------------------------------------------------- */
 
@@ -255,6 +274,9 @@ struct p {
     /* Allocator cache (mem/): created lazily by mem/ through sched_mcache_slot,
      * used only by the M holding the P, released by p_destroy. */
     struct mcache *mcache;
+    /* The collector's mark work buffer of this P (gc/mark.c): used only by
+     * the M holding the P (write barrier, assists, stack scans). */
+    struct gcwork *gcw;
 };
 _Static_assert(offsetof(struct p, runqhead) % CACHE_LINE == 0, "run queue on its own line");
 
@@ -323,6 +345,9 @@ struct config {
     bool asyncpreemptoff; /* GORT_DEBUG=asyncpreemptoff=1 */
     int64_t timeslice_ns; /* GORT_TIMESLICE */
     int poller;           /* GORT_POLLER: POLLER_AUTO, POLLER_URING, POLLER_EPOLL */
+    int gc_percent;       /* GORT_GC: -1 off */
+    int64_t gc_memlimit;  /* GORT_MEMLIMIT: INT64_MAX none */
+    bool gctrace, gccheckmark, gcstoptheworld; /* GORT_DEBUG */
     struct ki_numa numa;
 };
 extern struct config cfg;
@@ -562,6 +587,20 @@ void signals_thread_init(void);
 void schedtrace_start(void); /* trace.c */
 const char *gstatus_name(uint32_t s);
 const char *waitreason_name(uint32_t w);
+
+/* ---- the collector's hooks -------------------------------------------- */
+
+/* While the collector marks (gort__gc_barrier set), a G must have had its
+ * stack scanned before it runs again: the M about to switch to gp (or gp
+ * itself leaving a blocking region) calls this first (gc/roots.c). */
+void gc_scan_before_run(struct g *gp);
+/* Stop and restart the world for the collector (from a goroutine holding a
+ * P; nothing between the two may park). */
+void sched_stop_world(void);
+void sched_start_world(void);
+/* Spawn a runtime goroutine: not counted by gort_num_goroutine nor by the
+ * deadlock check (Go's system goroutines). */
+uint64_t sched_go_system(void (*fn)(void *), void *arg);
 
 /* ---- ASan fiber annotations ------------------------------------------- */
 #if GORT_ASAN

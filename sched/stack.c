@@ -134,7 +134,7 @@ static void chunk_new(int node)
     sa.cur_nguard[node] = nguard;
 }
 
-#define G_SIZE 192
+#define G_SIZE 256 /* four cache lines */
 _Static_assert(sizeof(struct g) <= G_SIZE, "struct g outgrew its slab slot");
 #define GSLAB_SIZE (1UL << 20)
 

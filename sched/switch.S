@@ -22,8 +22,19 @@
  *   stack being abandoned: an exiting goroutine hands its cache-hot stack to
  *   a goroutine that has never run (proc.c, gsched).
  *
+ * gort_blocking_begin(void)   (the public entry; the work is in proc.c)
+ *   Saves the caller's stack pointer (as it will be after the return) and
+ *   its callee-saved registers in the current G (g->syscallsp and
+ *   g->syscallregs: offsets G_OFF_SYSCALLSP and M_OFF_CURG in sched.h,
+ *   checked by _Static_assert in proc.c), then tail-calls
+ *   gort__blocking_begin. The collector scans a goroutine in a blocking
+ *   region from there; in C the registers are only known here, before any
+ *   compiled code could spill or reuse them.
+ *
  * Rejected: ucontext (swapcontext makes a sigprocmask syscall per switch).
  */
+#define G_OFF_SYSCALLSP 160
+#define M_OFF_CURG      8
         .text
         .globl  gort__ctx_switch
         .hidden gort__ctx_switch
@@ -81,6 +92,30 @@ gort__ctx_restart:
         jmp     gort__gstart
         .cfi_endproc
         .size   gort__ctx_restart, .-gort__ctx_restart
+
+        .globl  gort_blocking_begin
+        .type   gort_blocking_begin, @function
+        .p2align 4
+gort_blocking_begin:
+        .cfi_startproc
+        movq    gort__tls_m@gottpoff(%rip), %rax
+        movq    %fs:(%rax), %rax
+        testq   %rax, %rax
+        jz      1f
+        movq    M_OFF_CURG(%rax), %rax
+        testq   %rax, %rax
+        jz      1f
+        leaq    8(%rsp), %rcx
+        movq    %rcx, G_OFF_SYSCALLSP(%rax)
+        movq    %rbx, G_OFF_SYSCALLSP+8(%rax)
+        movq    %rbp, G_OFF_SYSCALLSP+16(%rax)
+        movq    %r12, G_OFF_SYSCALLSP+24(%rax)
+        movq    %r13, G_OFF_SYSCALLSP+32(%rax)
+        movq    %r14, G_OFF_SYSCALLSP+40(%rax)
+        movq    %r15, G_OFF_SYSCALLSP+48(%rax)
+1:      jmp     gort__blocking_begin
+        .cfi_endproc
+        .size   gort_blocking_begin, .-gort_blocking_begin
 
         .section .rodata
         .p2align 2

@@ -24,8 +24,10 @@
  * channel", "close of nil channel", "makechan: size out of range"; always
  * raised after unlocking.
  *
- * Channels are allocated with calloc until the collector arrives (gort_new,
- * issue 7/8); one allocation holds the header and the buffer.
+ * Channels are gort_new objects (one holds the header and the buffer),
+ * collected once unreachable; a goroutine parked on one keeps it alive
+ * through its stack. Element copies go through the write barrier while the
+ * collector marks (copy_elem): an element may hold pointers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,12 @@ struct sudog *waitq_dequeue(struct waitq *q)
 
 static inline void copy_elem(struct hchan *c, void *dst, const void *src)
 {
-    if (dst && c->elemsize) memcpy(dst, src, c->elemsize);
+    if (dst && c->elemsize) {
+        if (GORT_UNLIKELY(gort__gc_barrier))
+            gort_gc_memmove(dst, src, c->elemsize); /* shades what it copies and overwrites */
+        else
+            memcpy(dst, src, c->elemsize);
+    }
 }
 
 static inline char *slot(struct hchan *c, size_t i)
@@ -156,7 +163,7 @@ gort_chan *gort_chan_make(size_t elem_size, size_t cap)
     if (elem_size > MAX_ELEM_SIZE || (elem_size && cap > MAX_CHAN_BYTES / elem_size))
         gort_panic("makechan: size out of range");
     size_t hdr = (sizeof(struct hchan) + 15) & ~(size_t)15;
-    struct hchan *c = calloc(1, hdr + elem_size * cap);
+    struct hchan *c = gort_new(hdr + elem_size * cap);
     if (!c) gort__fatal("out of memory (channel of %zu x %zu bytes)", cap, elem_size);
     c->elemsize = elem_size;
     c->dataqsiz = cap;

@@ -61,8 +61,8 @@
  * lock: an answer read an instant before a concurrent cancel is as correct
  * as Go's, which takes the lock only to read the same field.
  *
- * Memory: contexts are calloc'ed and never freed for now; the collector will
- * reclaim them (gort_new) once it exists. Nothing here relies on a context
+ * Memory: contexts are gort_new objects, reclaimed by the collector; every
+ * pointer stored into one goes through GORT_STORE. Nothing here relies on a context
  * staying alive beyond what a reachable pointer already guarantees: a
  * parent's list points at its children, a child at its parent, a pending
  * timer at its context.
@@ -155,9 +155,9 @@ static gort_chan *shared_closed_chan(void)
 static void link_child_locked(gort_ctx *p, gort_ctx *c)
 {
     c->sib_prev = NULL;
-    c->sib_next = p->children;
-    if (p->children) p->children->sib_prev = c;
-    p->children = c;
+    GORT_STORE(c->sib_next, p->children); /* contexts are collected: barriers */
+    if (p->children) GORT_STORE(p->children->sib_prev, c);
+    GORT_STORE(p->children, c);
     c->linked = true;
 }
 
@@ -165,11 +165,12 @@ static void link_child_locked(gort_ctx *p, gort_ctx *c)
 static void unlink_child_locked(gort_ctx *p, gort_ctx *c)
 {
     if (c->sib_prev)
-        c->sib_prev->sib_next = c->sib_next;
+        GORT_STORE(c->sib_prev->sib_next, c->sib_next);
     else
-        p->children = c->sib_next;
-    if (c->sib_next) c->sib_next->sib_prev = c->sib_prev;
-    c->sib_prev = c->sib_next = NULL;
+        GORT_STORE(p->children, c->sib_next);
+    if (c->sib_next) GORT_STORE(c->sib_next->sib_prev, c->sib_prev);
+    GORT_STORE(c->sib_prev, NULL);
+    GORT_STORE(c->sib_next, NULL);
     c->linked = false;
 }
 
@@ -208,12 +209,12 @@ static gort_ctx *cancel_one(gort_ctx *c, int err)
     if (c->timer) {
         gort_timer_stop(c->timer); /* false when deadline_fired already runs: it will
                                       find err set and do nothing */
-        c->timer = NULL;
+        GORT_STORE(c->timer, NULL);
     }
     gort_ctx *list = c->children;
     for (gort_ctx *k = list; k; k = k->sib_next)
         k->linked = false; /* the links are ours now (see "Children") */
-    c->children = NULL;
+    GORT_STORE(c->children, NULL);
     gort_mutex_unlock(&c->mu);
     return list;
 }
@@ -257,11 +258,10 @@ static void propagate_cancel(gort_ctx *c)
 
 static gort_ctx *new_ctx(gort_ctx *parent, enum ctx_kind kind)
 {
-    gort_ctx *c = calloc(1, sizeof *c); /* until the collector: gort_new */
-    if (!c) gort__fatal("out of memory (context)");
+    gort_ctx *c = gort_new(sizeof *c);
     c->kind = kind;
-    c->parent = parent;
-    c->cparent = cancel_state(parent);
+    GORT_STORE(c->parent, parent);
+    GORT_STORE(c->cparent, cancel_state(parent));
     c->has_deadline = parent->has_deadline;
     c->deadline = parent->deadline;
     return c;
@@ -307,7 +307,7 @@ gort_ctx *gort_ctx_with_deadline(gort_ctx *parent, int64_t deadline)
      * no timer (cancel_one found none to stop). Under mu, the timer cannot
      * fire into a half-built context: deadline_fired waits for mu. */
     if (atomic_load_explicit(&c->err, memory_order_relaxed) == 0)
-        c->timer = gort_timer_after_func(d, deadline_fired, c);
+        GORT_STORE(c->timer, gort_timer_after_func(d, deadline_fired, c));
     gort_mutex_unlock(&c->mu);
     return c;
 }
@@ -325,8 +325,8 @@ gort_ctx *gort_ctx_with_value(gort_ctx *parent, const void *key, void *val)
     if (!parent) gort_panic("gort_ctx_with_value: nil parent");
     if (!key) gort_panic("gort_ctx_with_value: nil key");
     gort_ctx *c = new_ctx(parent, CTX_VALUE);
-    c->key = key;
-    c->val = val;
+    GORT_STORE(c->key, key);
+    GORT_STORE(c->val, val);
     return c;
 }
 

@@ -44,9 +44,10 @@
  * Lock order: pools_lock > pool_local.lock (leaf). Both are rlocks: no
  * parking while held; nothing calls new() or user code while holding them.
  *
- * Memory: arrays and chunks come from libc. The collector cannot see them:
- * once it collects, pointers held only by a pool must be scanned (switch
- * pool_alloc to the manual heap or register the arrays as roots).
+ * Memory: arrays and chunks are manual heap (gort_malloc), which the
+ * collector scans, so pooled objects live until a cleanup drops them (the
+ * collector calls sync_pool_cleanup at the start of each cycle: an object
+ * survives one cycle in the victim generation and is dropped at the next).
  * Rejected: Go's lock-free poolDequeue chain. Its growth drops drained
  * dequeues that concurrent thieves may still read, which Go leaves to its
  * collector; in C it needs hazard pointers or epochs. The per-entry lock is
@@ -97,7 +98,7 @@ static void *all_pools;         /* gort_pools holding caches, via p->next */
 static void *pool_alloc(size_t n)
 {
     size_t sz = (n + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1);
-    void *v = aligned_alloc(CACHE_LINE, sz);
+    void *v = gort_aligned_alloc(CACHE_LINE, sz);
     if (!v) gort__fatal("out of memory (sync pool, %zu bytes)", n);
     memset(v, 0, sz);
     return v;
@@ -107,7 +108,7 @@ static void chunks_free(struct pool_chunk *c)
 {
     while (c) {
         struct pool_chunk *next = c->next;
-        free(c);
+        gort_free(c);
         c = next;
     }
 }
@@ -121,7 +122,7 @@ static void array_free(struct pool_array *a)
             chunks_free(a->l[i].shared);
             chunks_free(a->l[i].spare);
         }
-        free(a);
+        gort_free(a);
         a = older;
     }
 }
@@ -159,7 +160,7 @@ static void *shared_pop(struct pool_local *l)
     if (c && c->n == 0 && c->next) { /* drained top chunk: keep one spare */
         l->shared = c->next;
         if (l->spare) {
-            free(c);
+            gort_free(c);
         } else {
             c->next = NULL; /* array_free walks spare as a list */
             l->spare = c;
@@ -304,6 +305,9 @@ void *gort_pool_get(gort_pool *p)
 void gort_pool_put(gort_pool *p, void *x)
 {
     if (!x) return;
+    /* The pool's arrays are manual memory the collector may have scanned
+     * already this cycle: shade x (the insertion half of the barrier). */
+    if (GORT_UNLIKELY(gort__gc_barrier)) gort_gc_memmove(&x, &x, sizeof x);
     int pid;
     struct pool_local *l = pool_pin(p, &pid);
     if (GORT_UNLIKELY(!l)) {

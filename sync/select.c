@@ -241,12 +241,12 @@ int gort_select(gort_case *cases, int n, bool block)
         struct sudog sgs[STACK_CASES];
         r = select_impl(cases, n, block, pollorder, lockorder, sgs, &bad);
     } else {
-        uint16_t *orders = malloc((size_t)n * 2 * sizeof *orders);
-        struct sudog *sgs = malloc((size_t)n * sizeof *sgs);
-        if (!orders || !sgs) gort__fatal("out of memory (select of %d cases)", n);
+        /* Manual heap: the collector scans it (the sudogs name channels). */
+        uint16_t *orders = gort_malloc((size_t)n * 2 * sizeof *orders);
+        struct sudog *sgs = gort_malloc((size_t)n * sizeof *sgs);
         r = select_impl(cases, n, block, orders, orders + n, sgs, &bad);
-        free(orders);
-        free(sgs);
+        gort_free(orders);
+        gort_free(sgs);
     }
     switch (r) {
     case SEL_CLOSED_SEND:

@@ -85,15 +85,13 @@ struct after_timer {
 static void after_fire(void *arg, int64_t now)
 {
     struct after_timer *a = arg;
-    send_time(a->c, now);
-    free(a); /* off the heap already; nobody else holds it */
+    send_time(a->c, now); /* a is collected once nothing points to it */
 }
 
 gort_chan *gort_after(int64_t ns)
 {
     gort_chan *c = gort_chan_make(sizeof(int64_t), 1);
-    struct after_timer *a = calloc(1, sizeof *a);
-    if (!a) gort__fatal("out of memory (timer)");
+    struct after_timer *a = gort_new(sizeof *a); /* allocated black: no barrier needed */
     a->c = c;
     a->t.f = after_fire;
     a->t.arg = a;
@@ -113,10 +111,9 @@ static void func_fire(void *arg, int64_t now)
 gort_timer *gort_timer_after_func(int64_t ns, void (*fn)(void *), void *arg)
 {
     if (!fn) gort_panic("gort_timer_after_func: nil function");
-    struct gort_timer *t = calloc(1, sizeof *t);
-    if (!t) gort__fatal("out of memory (timer)");
+    struct gort_timer *t = gort_new(sizeof *t);
     t->fn = fn;
-    t->arg = arg;
+    GORT_STORE(t->arg, arg);
     t->t.f = func_fire;
     t->t.arg = t;
     timer_add(&t->t, deadline_after(ns));
@@ -132,6 +129,8 @@ bool gort_timer_stop(gort_timer *t)
 bool gort_timer_reset(gort_timer *t, int64_t ns)
 {
     if (!t) gort_panic("gort_timer_reset: nil timer");
+    /* A timer heap the collector scanned already now holds t: shade it. */
+    if (GORT_UNLIKELY(gort__gc_barrier)) gort_gc_memmove(&t, &t, sizeof t);
     return timer_reset(&t->t, deadline_after(ns));
 }
 
@@ -140,8 +139,7 @@ bool gort_timer_reset(gort_timer *t, int64_t ns)
 gort_ticker *gort_ticker_new(int64_t period)
 {
     if (period <= 0) gort_panic("non-positive interval for gort_ticker_new");
-    struct gort_ticker *tk = calloc(1, sizeof *tk);
-    if (!tk) gort__fatal("out of memory (ticker)");
+    struct gort_ticker *tk = gort_new(sizeof *tk); /* allocated black */
     tk->c = gort_chan_make(sizeof(int64_t), 1);
     tk->t.period = period;
     tk->t.f = send_time;

@@ -1,0 +1,438 @@
+/* gc/gc.c: the collection cycle, the pacer and the public collector API
+ * (Go's mgc.go, mgcpacer.go). The phases are described in gc.h.
+ *
+ * The cycle runs on one runtime goroutine (bg_g, started with the first
+ * request), which parks between cycles. A request comes from the
+ * allocator when heap_live reaches the trigger (gc_heap_grew, any thread),
+ * from sysmon when no cycle ran for 2 minutes (gc_sysmon_tick), or from
+ * gort_gc, which waits for the next complete cycle (marked and swept).
+ *
+ * Pacer: after a cycle found `marked` live bytes (those the markers reached
+ * plus what was allocated black meanwhile), the goal is
+ *   goal = max(marked * (100 + GORT_GC) / 100, 4 MiB),
+ * lowered to keep memstats.sys under the soft memory limit when one is set
+ * (Go's memory limit: it may go below the GORT_GC goal, never below what is
+ * live), and the next cycle starts at
+ *   trigger = marked + (goal - marked) * 7 / 10,
+ * leaving the last 30% of the growth for allocation during the concurrent
+ * mark; assists slow allocators that outrun the marker.
+ *
+ * Statistics: num_gc counts completed mark phases (Go counts at mark
+ * termination); pause_ns[i] is the sum of cycle i's two stop-the-world
+ * pauses; gc_cpu_fraction is the collector's time (marking, assisting,
+ * sweeping, and each pause times the number of processors) over the wall
+ * time since the first cycle times the processors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gc/gc.h"
+#include "sync/pool.h"
+
+struct gcstate gc;
+
+static void gc_init_locked(void)
+{
+    if (!cfg.maxprocs) config_load();
+    gc.percent = cfg.gc_percent;
+    atomic_store(&gc.memlimit, cfg.gc_memlimit);
+    gc.gctrace = cfg.gctrace;
+    gc.checkmark = cfg.gccheckmark;
+    gc.stoptheworld = cfg.gcstoptheworld;
+    gc.scangen = 2;
+    gc.start_ns = ki_nanotime();
+    atomic_store(&gc.last_gc_end, gc.start_ns);
+}
+
+static bool gc_inited;
+static struct rlock init_lock;
+
+static void gc_init(void)
+{
+    if (__atomic_load_n(&gc_inited, __ATOMIC_ACQUIRE)) return;
+    rlock_acquire(&init_lock);
+    if (!gc_inited) {
+        gc_init_locked();
+        /* the first trigger: Go's 4 MiB minimum heap */
+        atomic_store(&mem.gc_trigger, gc.percent < 0 ? INT64_MAX : MIN_HEAP * 7 / 8);
+        __atomic_store_n(&gc_inited, true, __ATOMIC_RELEASE);
+    }
+    rlock_release(&init_lock);
+}
+
+/* ---- the pacer --------------------------------------------------------------------------- */
+
+/* After mark termination (world stopped) or a change of settings. */
+static void pace(void)
+{
+    int64_t marked = gc.heap_marked;
+    int64_t goal = INT64_MAX;
+    if (gc.percent >= 0) {
+        goal = marked + marked / 100 * gc.percent;
+        if (goal < MIN_HEAP) goal = MIN_HEAP;
+    }
+    int64_t limit = atomic_load(&gc.memlimit);
+    if (limit != INT64_MAX) {
+        /* What the runtime holds beyond the GC heap counts against the limit. */
+        gort_memstats ms;
+        gort_read_memstats(&ms);
+        int64_t other = (int64_t)ms.sys - (int64_t)ms.heap_alloc;
+        if (other < 0) other = 0;
+        int64_t room = limit - other;
+        if (room < goal) goal = room > marked + (1 << 20) ? room : marked + (1 << 20);
+    }
+    gc.heap_goal = goal;
+    int64_t trigger = goal == INT64_MAX ? INT64_MAX : marked + (goal - marked) / 10 * 7;
+    atomic_store_explicit(&mem.gc_trigger, trigger, memory_order_relaxed);
+}
+
+int gort_gc_percent(int pct)
+{
+    gc_init();
+    rlock_acquire(&gc.lock);
+    int old = gc.percent;
+    gc.percent = pct < 0 ? -1 : pct;
+    rlock_release(&gc.lock);
+    pace();
+    return old;
+}
+
+int64_t gort_gc_memory_limit(int64_t bytes)
+{
+    gc_init();
+    int64_t old = atomic_load(&gc.memlimit);
+    if (bytes >= 0) {
+        atomic_store(&gc.memlimit, bytes);
+        pace();
+    }
+    return old;
+}
+
+/* ---- one cycle ---------------------------------------------------------------------------- */
+
+static void mark_tiny(uintptr_t block)
+{
+    mem_gc_mark_new((void *)block);
+}
+
+/* Drain every marker's buffer: world stopped. */
+static void drain_all(struct gcwork *w)
+{
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (;;) {
+        for (int32_t i = 0; i < procs; i++)
+            if (allp[i]->gcw) gc_flush(allp[i]->gcw);
+        rlock_acquire(&gc.nop_lock);
+        gc_flush(&gc.nop_work);
+        rlock_release(&gc.nop_lock);
+        gc_drain(w, -1, false);
+        if (gc_work_empty()) return;
+    }
+}
+
+struct gc_span_marks {
+    struct span *s;
+    uint64_t marks[GC_MARK_WORDS];
+};
+
+/* GORT_DEBUG=gccheckmark=1, world stopped, marking finished: save every
+ * mark, clear them, mark again from all roots with nothing running, and
+ * fail on an object reached now that the concurrent mark had missed. */
+static void checkmark(struct gcwork *w);
+
+static int64_t now(void)
+{
+    return ki_nanotime();
+}
+
+static void gc_cycle(void)
+{
+    int64_t t_start = now();
+    /* Finish the previous cycle's sweep (Go's finishsweep_m). */
+    gc.world_running = true;
+    while (mem_gc_sweep_one())
+        gc_preempt_point();
+    gc.world_running = false;
+    int64_t live_before = atomic_load_explicit(&mem.heap_live, memory_order_relaxed);
+
+    /* 1. Sweep termination. */
+    sched_stop_world();
+    int64_t t_stw1 = now();
+    while (mem_gc_sweep_one()) {
+    } /* lazy sweepers may still hold a span: wait them out */
+    sync_pool_cleanup();
+    gc.scangen += 2;
+    atomic_store_explicit(&gc.bg_g->gcscan, gc.scangen, memory_order_relaxed);
+    struct gcwork work = {0};
+    mem_gc_tiny_blocks(mark_tiny);
+    int64_t heap_live_stw1 = atomic_load_explicit(&mem.heap_live, memory_order_relaxed);
+    atomic_store_explicit(&gc.phase, GC_MARK, memory_order_relaxed);
+    gort__gc_barrier = 1;
+    int64_t pause1 = now() - t_stw1;
+    if (!gc.stoptheworld) {
+        sched_start_world();
+        gc.world_running = true;
+    }
+
+    /* 2. Concurrent mark. */
+    int64_t t_mark = now();
+    gc_mark_roots(&work);
+    gc_drain(&work, -1, !gc.stoptheworld);
+    int64_t mark_ns = now() - t_mark;
+
+    /* 3. Mark termination. */
+    gc.world_running = false;
+    if (!gc.stoptheworld) sched_stop_world();
+    int64_t t_stw2 = now();
+    atomic_store_explicit(&gc.phase, GC_MARKTERM, memory_order_relaxed);
+    gc_mark_remaining_gs(&work);
+    drain_all(&work);
+    uint32_t nfin = gc_queue_finalizers(&work);
+    if (gc.checkmark) checkmark(&work);
+    gort__gc_barrier = 0;
+    atomic_store_explicit(&gc.phase, GC_OFF, memory_order_relaxed);
+    int64_t marked_by_scan = work.marked;
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++)
+        if (allp[i]->gcw) marked_by_scan += allp[i]->gcw->marked, allp[i]->gcw->marked = 0;
+    marked_by_scan += gc.nop_work.marked;
+    gc.nop_work.marked = 0;
+    int64_t allocated_black =
+        atomic_load_explicit(&mem.heap_live, memory_order_relaxed) - heap_live_stw1;
+    gc.heap_marked = marked_by_scan + (allocated_black > 0 ? allocated_black : 0);
+    mem_gc_mark_termination();
+    atomic_store_explicit(&mem.heap_live, gc.heap_marked, memory_order_relaxed);
+    pace();
+    int64_t t_end2 = now();
+    int64_t pause2 = t_end2 - t_stw2;
+    if (gc.stoptheworld) { /* one pause from sweep termination to here */
+        pause1 = t_end2 - t_stw1;
+        pause2 = 0;
+    }
+    uint64_t n = gc.num_gc;
+    gc.pause_ns[n % 256] = (uint64_t)(pause1 + pause2);
+    gc.pause_total_ns += (uint64_t)(pause1 + pause2);
+    if ((uint64_t)(pause1 + pause2) > gc.pause_max_ns)
+        gc.pause_max_ns = (uint64_t)(pause1 + pause2);
+    __atomic_store_n(&gc.num_gc, n + 1, __ATOMIC_RELEASE);
+    sched_start_world();
+    gc.world_running = true;
+    if (nfin) gc_wake_finalizers();
+
+    /* 4. Concurrent sweep. */
+    int64_t t_sweep = now();
+    while (mem_gc_sweep_one())
+        gc_preempt_point();
+    int64_t t_done = now();
+    int64_t sweep_ns = t_done - t_sweep;
+    gc.world_running = false;
+    atomic_fetch_add_explicit(&gc.cpu_ns, (pause1 + pause2) * procs + mark_ns + sweep_ns,
+                              memory_order_relaxed);
+    atomic_store(&gc.last_gc_end, t_done);
+    if (gc.gctrace) {
+        char line[256];
+        double el = (double)(t_stw1 - gc.start_ns) / 1e9;
+        int64_t wall = t_done - gc.start_ns;
+        int64_t cpu = atomic_load(&gc.cpu_ns) + atomic_load(&gc.assist_ns);
+        int pct = wall > 0 ? (int)(100 * cpu / (wall * procs)) : 0;
+        int len = snprintf(line, sizeof line,
+                           "gc %llu @%.3fs %d%%: %.3f+%.3f+%.3f ms clock, %.3f ms sweep, "
+                           "%lld->%lld MB, %lld MB goal, %d P%s\n",
+                           (unsigned long long)(n + 1), el, pct, pause1 / 1e6, mark_ns / 1e6,
+                           pause2 / 1e6, sweep_ns / 1e6, (long long)(live_before >> 20),
+                           (long long)(gc.heap_marked >> 20), (long long)(gc.heap_goal >> 20),
+                           procs, gc.stoptheworld ? " (stop-the-world)" : "");
+        ki_write_all(2, line, (size_t)len);
+    }
+    (void)t_start;
+}
+
+/* ---- checkmark ------------------------------------------------------------------------------ */
+
+static struct gc_span_marks *ck_saved;
+static size_t ck_n, ck_cap;
+
+static void ck_save(struct span *s, void *arg)
+{
+    (void)arg;
+    if (ck_n == ck_cap) {
+        size_t ncap = ck_cap ? ck_cap * 2 : 4096;
+        struct gc_span_marks *n = mem_meta_alloc(ncap * sizeof *n); /* debug mode: leaked */
+        if (ck_n) memcpy(n, ck_saved, ck_n * sizeof *n);
+        ck_saved = n;
+        ck_cap = ncap;
+    }
+    struct gc_span_marks *e = &ck_saved[ck_n++];
+    e->s = s;
+    for (int i = 0; i < GC_MARK_WORDS; i++) {
+        e->marks[i] = atomic_load_explicit(&s->gcmarks[i], memory_order_relaxed);
+        atomic_store_explicit(&s->gcmarks[i], 0, memory_order_relaxed);
+    }
+}
+
+static void checkmark(struct gcwork *w)
+{
+    ck_n = 0;
+    mem_gc_for_each_span(ck_save, NULL);
+    struct gcwork cw = {0};
+    mem_gc_tiny_blocks(mark_tiny);
+    gc_mark_roots_all(&cw);
+    gc_drain(&cw, -1, false);
+    for (size_t i = 0; i < ck_n; i++) {
+        struct gc_span_marks *e = &ck_saved[i];
+        for (int k = 0; k < GC_MARK_WORDS; k++) {
+            uint64_t now_marked = atomic_load_explicit(&e->s->gcmarks[k], memory_order_relaxed);
+            uint64_t missed = now_marked & ~e->marks[k];
+            if (missed) {
+                uint32_t idx = (uint32_t)(k * 64 + __builtin_ctzll(missed));
+                uintptr_t obj = e->s->state == SPAN_LARGE
+                                    ? e->s->base + e->s->large_off
+                                    : e->s->base + (uintptr_t)idx * e->s->elemsize;
+                gort__fatal("gccheckmark: object %p (%zu bytes) is reachable but was not marked "
+                            "(a pointer store without GORT_STORE?)",
+                            (void *)obj, (size_t)span_objsize(e->s));
+            }
+            atomic_store_explicit(&e->s->gcmarks[k], e->marks[k], memory_order_relaxed);
+        }
+    }
+    (void)w;
+}
+
+/* ---- the collector's goroutine and requests ------------------------------------------------ */
+
+static bool unlock_gc(struct g *gp, void *arg)
+{
+    (void)gp;
+    rlock_release(arg);
+    return true;
+}
+
+static void bg_loop(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        rlock_acquire(&gc.lock);
+        if (gc.requested <= gc.cycles_started) {
+            gc.bg_g = gort_g();
+            gc.bg_parked = true;
+            gopark(unlock_gc, &gc.lock, WAIT_GC_IDLE);
+            continue;
+        }
+        gc.cycles_started++;
+        gc.running = true;
+        gc.bg_g = gort_g();
+        rlock_release(&gc.lock);
+
+        gc_cycle();
+
+        rlock_acquire(&gc.lock);
+        gc.running = false;
+        gc.cycles_done++;
+        struct gc_waiter *wake = NULL, **pp = &gc.waiters;
+        while (*pp) {
+            struct gc_waiter *wt = *pp;
+            if (wt->cycle <= gc.cycles_done) {
+                *pp = wt->next;
+                wt->next = wake;
+                wake = wt;
+            } else {
+                pp = &wt->next;
+            }
+        }
+        rlock_release(&gc.lock);
+        while (wake) {
+            struct gc_waiter *next = wake->next;
+            goready(wake->g, false);
+            wake = next;
+        }
+    }
+}
+
+/* gc.lock held; returns the goroutine to ready after unlocking, or NULL. */
+static struct g *request_locked(uint64_t upto)
+{
+    if (gc.requested < upto) gc.requested = upto;
+    if (!gc.started) {
+        gc.started = true;
+        return NULL; /* the caller spawns it */
+    }
+    if (gc.bg_parked && gc.requested > gc.cycles_started) {
+        gc.bg_parked = false;
+        return gc.bg_g;
+    }
+    return NULL;
+}
+
+/* Request the next cycle unless one is running or asked for. */
+static void request_if_idle(void)
+{
+    gc_init();
+    rlock_acquire(&gc.lock);
+    bool idle = !gc.running && gc.requested <= gc.cycles_started;
+    bool spawn = idle && !gc.started;
+    struct g *wake = idle ? request_locked(gc.cycles_started + 1) : NULL;
+    rlock_release(&gc.lock);
+    if (spawn) sched_go_system(bg_loop, NULL);
+    if (wake) goready(wake, false);
+}
+
+void gc_heap_grew(void)
+{
+    if (!sched.started) return;
+    /* Racy peek: called at every span refill once over the trigger; the
+     * trigger moves at mark termination. */
+    if (__atomic_load_n(&gc.running, __ATOMIC_RELAXED)) return;
+    request_if_idle();
+}
+
+void gc_sysmon_tick(int64_t now_ns);
+void gc_sysmon_tick(int64_t now_ns)
+{
+    if (!__atomic_load_n(&gc_inited, __ATOMIC_ACQUIRE) || gc.percent < 0) return;
+    if (now_ns - atomic_load(&gc.last_gc_end) < FORCED_GC_NS) return;
+    atomic_store(&gc.last_gc_end, now_ns); /* one request per period */
+    request_if_idle();
+}
+
+void gort_gc(void)
+{
+    struct g *self = gort_g();
+    if (!self || !sched.started) gort_panic("gort_gc: must be called from a goroutine");
+    gc_init();
+    rlock_acquire(&gc.lock);
+    /* A cycle already marking may have scanned us: the next complete one. */
+    uint64_t want = gc.cycles_started + 1;
+    bool spawn = !gc.started;
+    struct g *wake = request_locked(want);
+    struct gc_waiter w = {self, want, gc.waiters};
+    gc.waiters = &w;
+    if (spawn || wake) {
+        rlock_release(&gc.lock);
+        if (spawn) sched_go_system(bg_loop, NULL);
+        if (wake) goready(wake, false);
+        rlock_acquire(&gc.lock);
+    }
+    if (gc.cycles_done >= want) { /* finished while we were unlocked */
+        for (struct gc_waiter **pp = &gc.waiters; *pp; pp = &(*pp)->next)
+            if (*pp == &w) {
+                *pp = w.next;
+                break;
+            }
+        rlock_release(&gc.lock);
+        return;
+    }
+    gopark(unlock_gc, &gc.lock, WAIT_GC_CYCLE);
+}
+
+void gc_read_stats(gort_memstats *out)
+{
+    out->num_gc = __atomic_load_n(&gc.num_gc, __ATOMIC_ACQUIRE);
+    out->pause_total_ns = gc.pause_total_ns;
+    out->pause_max_ns = gc.pause_max_ns;
+    memcpy(out->pause_ns, gc.pause_ns, sizeof out->pause_ns);
+    int64_t wall = ki_nanotime() - gc.start_ns;
+    int32_t procs = atomic_load(&gomaxprocs);
+    if (gc.start_ns && wall > 0 && procs > 0)
+        out->gc_cpu_fraction =
+            (double)(atomic_load(&gc.cpu_ns) + atomic_load(&gc.assist_ns)) / ((double)wall * procs);
+}

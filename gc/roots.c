@@ -1,0 +1,232 @@
+/* gc/roots.c: the collector's roots: goroutine stacks, the data and bss of
+ * every loaded object, registered roots, the manual heap, timer heaps.
+ *
+ * Goroutines (the protocol is in gc.h): gc_scan_before_run is the
+ * scheduler's side, gc_mark_roots the collector's. A goroutine's stack is
+ * read from its saved stack pointer to its top: the switch pushed its
+ * callee-saved registers there, a preempted goroutine's whole register
+ * file (preempt.S) lies above that, and a goroutine in a blocking region is
+ * read from the stack pointer and registers gort_blocking_begin saved
+ * (switch.S). The G struct itself is scanned too: a goroutine that has not
+ * run yet holds its argument only there.
+ *
+ * Data and bss come from dl_iterate_phdr (writable PT_LOAD segments of the
+ * executable and every shared object), at each cycle so that dlopen'ed
+ * libraries count, minus gort's own arena map (16 MiB of pointers to arena
+ * metadata, never to objects). Thread-local storage is not scanned.
+ *
+ * The manual heap (gort_malloc memory, mem_gc_manual_ranges) and the data
+ * segments are read while the program runs: pointer stores into them must
+ * use GORT_STORE while the collector marks (include/gort.h), as Go's
+ * compiler barriers stores to globals and the heap.
+ *
+ * Timer heaps: each P's array of pending timers, under its timerlock (a
+ * timer's memory may be a gort_new object, kept alive while it is
+ * pending). Timers added while marking are shaded by timer_add's caller
+ * (sync/time.c) ... or found here if added before this scan.
+ */
+#include <link.h>
+#include <string.h>
+
+#include "gc/gc.h"
+
+/* ---- goroutines ----------------------------------------------------------------------- */
+
+void gc_scan_g(struct gcwork *w, struct g *gp)
+{
+    gc_scan_range(w, (uintptr_t)gp, (uintptr_t)(gp + 1));
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    if (st == G_SYSCALL) {
+        gc_scan_range(w, (uintptr_t)gp->syscallregs,
+                      (uintptr_t)(gp->syscallregs + sizeof gp->syscallregs / sizeof(uintptr_t)));
+        if (gp->syscallsp >= gp->stack_lo && gp->syscallsp <= gp->stack_hi)
+            gc_scan_range(w, gp->syscallsp, gp->stack_hi);
+        return;
+    }
+    uintptr_t sp = (uintptr_t)gp->sp;
+    if (sp >= gp->stack_lo && sp <= gp->stack_hi) gc_scan_range(w, sp, gp->stack_hi);
+}
+
+/* Try to scan gp for this cycle. Returns true when gp is scanned (by us or
+ * someone before), false when someone else is scanning it right now.
+ * Acquire on the claim pairs with the release that ended the previous
+ * owner's use of the G (a scan or a run's switch). */
+static bool try_scan(struct gcwork *w, struct g *gp, uint32_t gen)
+{
+    uint32_t v = atomic_load_explicit(&gp->gcscan, memory_order_acquire);
+    if (v == gen) return true;
+    if (v == gen + 1) return false;
+    if (!atomic_compare_exchange_strong_explicit(&gp->gcscan, &v, gen + 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return v == gen;
+    gc_scan_g(w, gp);
+    /* Release: the scan is done before whoever waits runs gp. */
+    atomic_store_explicit(&gp->gcscan, gen, memory_order_release);
+    return true;
+}
+
+void gc_scan_before_run(struct g *gp)
+{
+    if (atomic_load_explicit(&gc.phase, memory_order_relaxed) != GC_MARK) return;
+    uint32_t gen = gc.scangen;
+    struct gcwork *w = gc_p_work();
+    bool locked = !w;
+    if (locked) {
+        rlock_acquire(&gc.nop_lock);
+        w = &gc.nop_work;
+    }
+    while (!try_scan(w, gp, gen))
+        __builtin_ia32_pause(); /* the collector is scanning it: microseconds */
+    if (locked) rlock_release(&gc.nop_lock);
+}
+
+/* The collector's pass over all goroutines: scan those that are not
+ * running; returns how many it had to leave (running ones, or a claim held
+ * by someone else), for mark termination. */
+static uint32_t scan_gs(struct gcwork *w)
+{
+    struct g **gs;
+    size_t n = stack_allgs(&gs);
+    uint32_t gen = gc.scangen, left = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct g *gp = gs[i];
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (st == G_DEAD || st == G_IDLE || st == G_RUNNING) {
+            /* Dead and idle Gs hold nothing; a running one scanned itself
+             * before it ran (or mark termination takes it). */
+            if (st == G_RUNNING && atomic_load_explicit(&gp->gcscan, memory_order_relaxed) != gen)
+                left++;
+            continue;
+        }
+        if (!try_scan(w, gp, gen)) left++;
+        if ((i & 63) == 63) gc_preempt_point();
+    }
+    return left;
+}
+
+void gc_mark_remaining_gs(struct gcwork *w)
+{
+    struct g **gs;
+    size_t n = stack_allgs(&gs);
+    uint32_t gen = gc.scangen;
+    for (size_t i = 0; i < n; i++) {
+        struct g *gp = gs[i];
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (st == G_DEAD || st == G_IDLE || gp == gc.bg_g) continue;
+        /* World stopped: nobody runs but us and goroutines in blocking
+         * regions, which wait in blocking_end while we hold the claim. */
+        while (!try_scan(w, gp, gen))
+            __builtin_ia32_pause();
+    }
+}
+
+/* ---- data, bss, registered roots, the manual heap, timers ------------------------------ */
+
+static void scan_excluding(struct gcwork *w, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t xlo, xhi;
+    mem_gc_unscanned(&xlo, &xhi);
+    if (xhi <= lo || xlo >= hi) {
+        gc_scan_range(w, lo, hi);
+        return;
+    }
+    if (lo < xlo) gc_scan_range(w, lo, xlo);
+    if (xhi < hi) gc_scan_range(w, xhi, hi);
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct gcwork *w = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        scan_excluding(w, lo, lo + ph->p_memsz);
+    }
+    return 0;
+}
+
+static void manual_cb(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    gc_scan_range(arg, lo, hi);
+    gc_preempt_point();
+}
+
+static void scan_globals(struct gcwork *w)
+{
+    dl_iterate_phdr(phdr_cb, w);
+    rlock_acquire(&gc.rootlock);
+    for (uint32_t i = 0; i < gc.nroots; i++)
+        gc_scan_range(w, gc.roots[i].lo, gc.roots[i].hi);
+    rlock_release(&gc.rootlock);
+}
+
+static void scan_timers(struct gcwork *w)
+{
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++) {
+        struct p *p = allp[i];
+        rlock_acquire(&p->timerlock);
+        if (p->timers) gc_scan_range(w, (uintptr_t)p->timers, (uintptr_t)(p->timers + p->ntimers));
+        rlock_release(&p->timerlock);
+    }
+}
+
+uint32_t gc_mark_roots(struct gcwork *w)
+{
+    scan_globals(w);
+    mem_gc_manual_ranges(manual_cb, w);
+    scan_timers(w);
+    gc_mark_finalizer_roots(w);
+    return scan_gs(w);
+}
+
+void gc_mark_roots_all(struct gcwork *w)
+{
+    scan_globals(w);
+    mem_gc_manual_ranges(manual_cb, w);
+    scan_timers(w);
+    gc_mark_finalizer_roots(w);
+    struct g **gs;
+    size_t n = stack_allgs(&gs);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t st = atomic_load_explicit(&gs[i]->status, memory_order_relaxed);
+        if (st != G_DEAD && st != G_IDLE && gs[i] != gc.bg_g) gc_scan_g(w, gs[i]);
+    }
+}
+
+/* ---- registered roots (public API) ---------------------------------------------------- */
+
+void gort_gc_add_root(void *start, size_t len)
+{
+    uintptr_t lo = (uintptr_t)start;
+    if (!start || len == 0) return;
+    rlock_acquire(&gc.rootlock);
+    for (uint32_t i = 0; i < gc.nroots; i++)
+        if (gc.roots[i].lo == lo) {
+            gc.roots[i].hi = lo + len;
+            rlock_release(&gc.rootlock);
+            return;
+        }
+    if (gc.nroots == gc.rootcap) {
+        uint32_t ncap = gc.rootcap ? gc.rootcap * 2 : 16;
+        struct gc_root *n = mem_meta_alloc(ncap * sizeof *n); /* the old table is leaked */
+        if (gc.nroots) memcpy(n, gc.roots, gc.nroots * sizeof *n);
+        gc.roots = n;
+        gc.rootcap = ncap;
+    }
+    gc.roots[gc.nroots++] = (struct gc_root){lo, lo + len};
+    rlock_release(&gc.rootlock);
+}
+
+void gort_gc_remove_root(void *start)
+{
+    rlock_acquire(&gc.rootlock);
+    for (uint32_t i = 0; i < gc.nroots; i++)
+        if (gc.roots[i].lo == (uintptr_t)start) {
+            gc.roots[i] = gc.roots[--gc.nroots];
+            break;
+        }
+    rlock_release(&gc.rootlock);
+}

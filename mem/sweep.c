@@ -1,0 +1,291 @@
+/* mem/sweep.c: the allocator's side of the collector: sweeping GC spans,
+ * handing spans back at mark termination, and walking the heap for the
+ * marker (manual ranges, tiny blocks, allocate-black).
+ *
+ * See mem.h, "Collected spans", for where GC spans live. Sweeping a small
+ * span (Go's mspan.sweep, for free lists instead of alloc bits):
+ *   1. walk its free list into a bitmap of free blocks (blocks at or past
+ *      s->carve were never handed out and stay uncarved);
+ *   2. every carved block that is neither free nor marked died this cycle:
+ *      zero it and thread it on the free list;
+ *   3. clear the mark bits; nalloc = the marked carved blocks.
+ * A marked free block (a conservative pointer into a free block) stays
+ * free: the free bitmap wins. A span left with no live object goes back to
+ * its class's kept empties or the heap without the zeroing (needzero).
+ * Cost: O(nelems) bit work, plus a memset of each dead object, plus the
+ * free-list walk; the memset moves gort_new's zeroing from allocation to
+ * sweep (the allocator never clears a GC object it hands out).
+ *
+ * Invariants, for every GC span on a queue or in a cache (world stopped):
+ *   - every block that is free or uncarved is zero but for its link word;
+ *   - between mark termination and its sweep a span is on an unswept queue
+ *     and nobody allocates from it; after its sweep its marks are clear.
+ *
+ * Who calls: allocation (mcentral_grab_gc, lazily), the collector's
+ * background sweep (mem_gc_sweep_one), mark termination (world stopped).
+ * Locks: mcentral locks and the heap lock, briefly, never nested here
+ * except in mem lock order (fallback > orphan > mcentral > heap).
+ */
+#include <string.h>
+
+#include "mem/mem.h"
+
+static struct span *const EMPTY = &mem_empty_span;
+
+/* ---- small spans ------------------------------------------------------------------ */
+
+bool sweep_span(struct span *s, bool keep)
+{
+    uint64_t freebits[GC_MARK_WORDS] = {0};
+    uintptr_t size = s->elemsize, base = s->base;
+    uint32_t ncarved = (uint32_t)((s->carve - base) / size);
+    for (uintptr_t b = s->free ^ mem.secret; b; b = ((struct block *)b)->enc ^ mem.secret) {
+        uint32_t i = (uint32_t)(((b - base) * s->divmagic) >> 32);
+        freebits[i >> 6] |= 1ULL << (i & 63);
+    }
+    uint32_t live = 0; /* marked, carved, not free */
+    for (uint32_t w = 0; w < GC_MARK_WORDS && w * 64 < ncarved; w++) {
+        uint64_t carved = ncarved - w * 64 >= 64 ? ~0ULL : (1ULL << (ncarved - w * 64)) - 1;
+        live += (uint32_t)__builtin_popcountll(
+            atomic_load_explicit(&s->gcmarks[w], memory_order_relaxed) & ~freebits[w] & carved);
+    }
+    uint32_t freed = s->nalloc - live; /* nalloc counted the carved, non-free blocks */
+    if (freed) {
+        /* Relaxed: statistics (memstats subtracts them). */
+        atomic_fetch_add_explicit(&mem.gc_nfree[s->spanclass], freed, memory_order_relaxed);
+    }
+    struct mcentral *mc = &node_mem(s->node)->central[s->spanclass];
+    if (live == 0) {
+        for (uint32_t w = 0; w < GC_MARK_WORDS; w++)
+            atomic_store_explicit(&s->gcmarks[w], 0, memory_order_relaxed);
+        s->sweepgen = mem.sweepgen;
+        s->nalloc = 0;
+        mcentral_retire(s); /* needzero: its dead objects were not cleared */
+        return false;
+    }
+    if (freed) {
+        /* Rebuild the free list in address order (pushing from the top). */
+        uintptr_t head = mem.secret; /* encoded NULL */
+        for (uint32_t i = ncarved; i-- > 0;) {
+            uint64_t bit = 1ULL << (i & 63);
+            bool isfree = freebits[i >> 6] & bit;
+            if (!isfree && span_marked(s, i)) continue;
+            struct block *b = (struct block *)(base + (uintptr_t)i * size);
+            if (!isfree) memset(b, 0, size);
+            b->enc = head;
+            head = blk_enc((uintptr_t)b);
+        }
+        s->free = head;
+        s->nalloc = live;
+    }
+    for (uint32_t w = 0; w < GC_MARK_WORDS; w++)
+        atomic_store_explicit(&s->gcmarks[w], 0, memory_order_relaxed);
+    s->sweepgen = mem.sweepgen;
+    s->needzero = 0;
+    bool hasfree = s->free != mem.secret || s->carve < s->limit;
+    if (hasfree && keep) return true;
+    rlock_acquire(&mc->lock);
+    spanq_push(hasfree ? &mc->partial : &mc->full, s);
+    rlock_release(&mc->lock);
+    return false;
+}
+
+/* ---- large objects ---------------------------------------------------------------- */
+
+/* Sweep up to max large objects of h's unswept queue; returns how many. */
+static uint32_t sweep_large(struct mheap *h, uint32_t max)
+{
+    uint32_t n = 0;
+    rlock_acquire(&h->lock);
+    struct span *s;
+    while (n < max && (s = spanq_pop(&h->large_unswept))) {
+        n++;
+        atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
+        s->sweepgen = mem.sweepgen;
+        if (atomic_load_explicit(&s->gcmarks[0], memory_order_relaxed)) {
+            atomic_store_explicit(&s->gcmarks[0], 0, memory_order_relaxed);
+            spanq_push(&h->large_gc, s);
+            continue;
+        }
+        h->large_nfree++;
+        h->large_bytes_freed += (uint64_t)s->npages << PAGE_SHIFT;
+        mheap_free_locked(h, s);
+    }
+    rlock_release(&h->lock);
+    return n;
+}
+
+void mheap_large_gc_add(struct mheap *h, struct span *s)
+{
+    s->sweepgen = mem.sweepgen;
+    spanq_push(&h->large_gc, s);
+}
+
+/* ---- the sweep loop --------------------------------------------------------------- */
+
+bool mem_gc_sweep_one(void)
+{
+    /* Relaxed: a hint; the queues, under their locks, are the truth. */
+    if (atomic_load_explicit(&mem.unswept, memory_order_relaxed) == 0) return false;
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct node_mem *nm = node_mem(n);
+        for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
+            struct mcentral *mc = &nm->central[sc];
+            if (!mc->unswept.head) continue; /* racy peek; rechecked under the lock */
+            rlock_acquire(&mc->lock);
+            struct span *s = spanq_pop(&mc->unswept);
+            rlock_release(&mc->lock);
+            if (!s) continue;
+            atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
+            sweep_span(s, false);
+            return true;
+        }
+        if (nm->heap.large_unswept.head && sweep_large(&nm->heap, 16)) return true;
+    }
+    /* Spans popped by lazy sweepers (mcentral_grab_gc) are counted there. */
+    return atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0;
+}
+
+/* ---- mark termination ------------------------------------------------------------- */
+
+/* c's GC spans go back to their mcentrals (world stopped, or c's lock held). */
+static void hand_back(struct mcache *c)
+{
+    for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
+        struct span *s = c->cls[sc].cur;
+        if (s == EMPTY) continue;
+        c->cls[sc].cur = EMPTY;
+        mcentral_putback_gc(s);
+    }
+    c->tiny = c->tinyoff = 0;
+}
+
+void mem_gc_mark_termination(void)
+{
+    mem_init();
+    /* Threads without a P (foreign threads, blocking regions) keep running
+     * while the world is stopped: take the fallback caches' locks; sysmon's
+     * scavenger tidies orphans under the orphan locks. Mem lock order. */
+    for (int n = 0; n < mem.nnodes; n++)
+        rlock_acquire(&node_mem(n)->fallback_lock);
+    for (int n = 0; n < mem.nnodes; n++)
+        rlock_acquire(&node_mem(n)->orphan_lock);
+    /* Acquire: pairs with mcache_new's release push. */
+    for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
+         c = c->allnext)
+        hand_back(c);
+    for (int n = mem.nnodes; n-- > 0;)
+        rlock_release(&node_mem(n)->orphan_lock);
+    for (int n = mem.nnodes; n-- > 0;)
+        rlock_release(&node_mem(n)->fallback_lock);
+
+    uint32_t unswept = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct node_mem *nm = node_mem(n);
+        for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
+            struct mcentral *mc = &nm->central[sc];
+            rlock_acquire(&mc->lock);
+            if (mc->unswept.head) gort__fatal("mark termination: spans left unswept");
+            spanq_splice(&mc->unswept, &mc->partial);
+            spanq_splice(&mc->unswept, &mc->full);
+            unswept += mc->unswept.n;
+            rlock_release(&mc->lock);
+        }
+        struct mheap *h = &nm->heap;
+        rlock_acquire(&h->lock);
+        spanq_splice(&h->large_unswept, &h->large_gc);
+        unswept += h->large_unswept.n;
+        rlock_release(&h->lock);
+    }
+    atomic_store_explicit(&mem.unswept, unswept, memory_order_relaxed);
+    mem.sweepgen += 2;
+}
+
+/* ---- for the marker ---------------------------------------------------------------- */
+
+void mem_gc_tiny_blocks(void (*fn)(uintptr_t block))
+{
+    mem_init();
+    for (int n = 0; n < mem.nnodes; n++)
+        rlock_acquire(&node_mem(n)->fallback_lock);
+    for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
+         c = c->allnext)
+        if (c->tiny) fn(c->tiny);
+    for (int n = mem.nnodes; n-- > 0;)
+        rlock_release(&node_mem(n)->fallback_lock);
+}
+
+void mem_gc_mark_new(void *p)
+{
+    uintptr_t start;
+    uint32_t idx;
+    struct span *s = gc_object_of((uintptr_t)p, &start, &idx);
+    if (s) span_mark(s, idx);
+}
+
+void mem_gc_manual_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    mem_init();
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct mheap *h = &node_mem(n)->heap;
+        rlock_acquire(&h->lock);
+        struct arena *first = h->arenas; /* arenas are only ever prepended */
+        rlock_release(&h->lock);
+        for (struct arena *ar = first; ar; ar = ar->next) {
+            for (uintptr_t i = 0; i < ARENA_PAGES;) {
+                struct span *s = atomic_load_explicit(&ar->spans[i], memory_order_relaxed);
+                uintptr_t page = ar->base + (i << PAGE_SHIFT);
+                /* Racy reads of a span that may change under us: bounded by
+                 * the arena and checked against the page we stand on. */
+                uint32_t np = s ? __atomic_load_n(&s->npages, __ATOMIC_RELAXED) : 0;
+                uint8_t st = s ? __atomic_load_n(&s->state, __ATOMIC_RELAXED) : 0;
+                if (!s || s == &mem_dead_span || np == 0 || s->base != page ||
+                    (st != SPAN_SMALL && st != SPAN_LARGE)) {
+                    i++;
+                    continue;
+                }
+                if (s->spanclass < NUM_SIZE_CLASSES) { /* KIND_MANUAL */
+                    /* A large span may run on into the next arena of its group
+                     * (contiguous memory); that arena's walk skips its pages. */
+                    uintptr_t hi = page + ((uintptr_t)np << PAGE_SHIFT);
+                    if (st == SPAN_SMALL) {
+                        uintptr_t carve = __atomic_load_n(&s->carve, __ATOMIC_RELAXED);
+                        if (carve >= page && carve < hi) hi = carve;
+                    }
+                    if (hi > page) fn(page, hi, arg);
+                }
+                i += np; /* past the arena's end: the loop ends */
+            }
+        }
+    }
+}
+
+void mem_gc_for_each_span(void (*fn)(struct span *s, void *arg), void *arg)
+{
+    for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
+         c = c->allnext)
+        for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++)
+            if (c->cls[sc].cur != EMPTY) fn(c->cls[sc].cur, arg);
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct node_mem *nm = node_mem(n);
+        for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
+            struct mcentral *mc = &nm->central[sc];
+            rlock_acquire(&mc->lock);
+            for (struct span *s = mc->partial.head; s; s = s->next)
+                fn(s, arg);
+            for (struct span *s = mc->full.head; s; s = s->next)
+                fn(s, arg);
+            rlock_release(&mc->lock);
+        }
+        rlock_acquire(&nm->heap.lock);
+        for (struct span *s = nm->heap.large_gc.head; s; s = s->next)
+            fn(s, arg);
+        rlock_release(&nm->heap.lock);
+    }
+}
+
+void mem_gc_unscanned(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)mem_arena_map;
+    *hi = (uintptr_t)(mem_arena_map + ARENA_MAP_LEN);
+}
