@@ -115,19 +115,44 @@ static void mark_tiny(uintptr_t block)
     mem_gc_mark_new((void *)block);
 }
 
+/* Every marker's buffer to the global lists: world stopped. */
+static void flush_all(void)
+{
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++)
+        if (allp[i]->gcw) gc_flush(allp[i]->gcw);
+    rlock_acquire(&gc.nop_lock);
+    gc_flush(&gc.nop_work);
+    rlock_release(&gc.nop_lock);
+}
+
 /* Drain every marker's buffer: world stopped. */
 static void drain_all(struct gcwork *w)
 {
-    int32_t procs = atomic_load(&gomaxprocs);
     for (;;) {
-        for (int32_t i = 0; i < procs; i++)
-            if (allp[i]->gcw) gc_flush(allp[i]->gcw);
-        rlock_acquire(&gc.nop_lock);
-        gc_flush(&gc.nop_work);
-        rlock_release(&gc.nop_lock);
+        flush_all();
         gc_drain(w, -1, false);
         if (gc_work_empty()) return;
     }
+}
+
+/* The concurrent mark's drain: when the global lists run dry, ask the Ps
+ * for what their buffers hold (stack scans, the barrier, assists) and wait
+ * for it a few times before leaving the rest to mark termination. */
+static void concurrent_drain(struct gcwork *w)
+{
+    if (gc.stoptheworld) {
+        gc_drain(w, -1, false);
+        return;
+    }
+    for (int round = 0; round < 20; round++) {
+        gc_drain(w, -1, true);
+        if (gc_work_empty()) break;
+        atomic_store_explicit(&gc.flush_request, 1, memory_order_relaxed);
+        gort_sleep(20 * 1000); /* let the Ps reach a barrier or a switch */
+    }
+    gc_drain(w, -1, true);
+    atomic_store_explicit(&gc.flush_request, 0, memory_order_relaxed);
 }
 
 struct gc_span_marks {
@@ -177,16 +202,29 @@ static void gc_cycle(void)
     /* 2. Concurrent mark. */
     int64_t t_mark = now();
     gc_mark_roots(&work);
-    gc_drain(&work, -1, !gc.stoptheworld);
+    concurrent_drain(&work);
     int64_t mark_ns = now() - t_mark;
 
-    /* 3. Mark termination. */
-    gc.world_running = false;
-    if (!gc.stoptheworld) sched_stop_world();
-    int64_t t_stw2 = now();
+    /* 3. Mark termination. A processor may have greyed objects since the
+     * collector last looked (Go's gcMarkDone): then hand its buffer over
+     * and go on marking concurrently, a few times at most. */
+    int64_t t_stw2, pause_extra = 0;
+    for (int restart = 0;; restart++) {
+        gc.world_running = false;
+        if (!gc.stoptheworld) sched_stop_world();
+        t_stw2 = now();
+        if (gc.stoptheworld || restart >= 3 || gc_work_empty()) break;
+        flush_all();
+        pause_extra += now() - t_stw2;
+        sched_start_world();
+        gc.world_running = true;
+        concurrent_drain(&work);
+    }
     atomic_store_explicit(&gc.phase, GC_MARKTERM, memory_order_relaxed);
+    int64_t scanned_before_term = work.scanned;
     gc_mark_remaining_gs(&work);
     drain_all(&work);
+    int64_t scanned_term = work.scanned - scanned_before_term;
     uint32_t nfin = gc_queue_finalizers(&work);
     if (gc.checkmark) checkmark(&work);
     gort__gc_barrier = 0;
@@ -204,7 +242,7 @@ static void gc_cycle(void)
     atomic_store_explicit(&mem.heap_live, gc.heap_marked, memory_order_relaxed);
     pace();
     int64_t t_end2 = now();
-    int64_t pause2 = t_end2 - t_stw2;
+    int64_t pause2 = t_end2 - t_stw2 + pause_extra;
     if (gc.stoptheworld) { /* one pause from sweep termination to here */
         pause1 = t_end2 - t_stw1;
         pause2 = 0;
@@ -237,11 +275,12 @@ static void gc_cycle(void)
         int pct = wall > 0 ? (int)(100 * cpu / (wall * procs)) : 0;
         int len = snprintf(line, sizeof line,
                            "gc %llu @%.3fs %d%%: %.3f+%.3f+%.3f ms clock, %.3f ms sweep, "
-                           "%lld->%lld MB, %lld MB goal, %d P%s\n",
+                           "%lld->%lld MB, %lld MB goal, %lld KB scanned in pause, %d P%s\n",
                            (unsigned long long)(n + 1), el, pct, pause1 / 1e6, mark_ns / 1e6,
                            pause2 / 1e6, sweep_ns / 1e6, (long long)(live_before >> 20),
                            (long long)(gc.heap_marked >> 20), (long long)(gc.heap_goal >> 20),
-                           procs, gc.stoptheworld ? " (stop-the-world)" : "");
+                           (long long)(scanned_term >> 10), procs,
+                           gc.stoptheworld ? " (stop-the-world)" : "");
         ki_write_all(2, line, (size_t)len);
     }
     (void)t_start;
@@ -388,7 +427,9 @@ void gc_heap_grew(void)
 void gc_sysmon_tick(int64_t now_ns);
 void gc_sysmon_tick(int64_t now_ns)
 {
-    if (!__atomic_load_n(&gc_inited, __ATOMIC_ACQUIRE) || gc.percent < 0) return;
+    if (!sched.started) return;
+    gc_init();
+    if (gc.percent < 0) return;
     if (now_ns - atomic_load(&gc.last_gc_end) < FORCED_GC_NS) return;
     atomic_store(&gc.last_gc_end, now_ns); /* one request per period */
     request_if_idle();

@@ -99,7 +99,8 @@ struct gcstate {
     int percent;              /* GORT_GC / gort_gc_percent; -1 off */
     _Atomic int64_t memlimit; /* soft limit (bytes of memstats.sys); INT64_MAX none */
     bool gctrace, checkmark, stoptheworld;
-    bool world_running; /* the collector's goroutine may yield (not in a pause) */
+    bool world_running;             /* the collector's goroutine may yield (not in a pause) */
+    _Atomic uint32_t flush_request; /* the collector ran dry: Ps, hand over your buffers */
 
     struct rlock wlock; /* protects full, empty */
     struct wbuf *full, *empty;
@@ -138,9 +139,19 @@ void gc_scan_range(struct gcwork *w, uintptr_t lo, uintptr_t hi);
 bool gc_drain(struct gcwork *w, int64_t budget, bool preemptible);
 /* Hand w's buffer to the global lists (w stays usable). */
 void gc_flush(struct gcwork *w);
+/* Hand w's buffer over when the collector asked for it (a ragged barrier:
+ * each P answers at its next barrier, assist or scheduling). */
+static inline void gc_flush_if_asked(struct gcwork *w)
+{
+    /* Relaxed: a hint; the buffer list itself is locked. */
+    if (GORT_UNLIKELY(atomic_load_explicit(&gc.flush_request, memory_order_relaxed)) && w->buf &&
+        w->buf->n)
+        gc_flush(w);
+}
 /* The work buffer of the calling thread's P, or NULL without a P. */
 struct gcwork *gc_p_work(void);
-/* Global buffers and every P's buffer empty? (world stopped for the Ps') */
+/* Global buffers and every P's buffer empty? (world stopped for the Ps';
+ * a racy hint otherwise) */
 bool gc_work_empty(void);
 /* A point where the collector's goroutine yields to a preemption request,
  * unless the world is stopped (it stopped it). */

@@ -170,15 +170,32 @@ __attribute__((no_sanitize("address"))) void gc_scan_range(struct gcwork *w, uin
     w->scanned += (int64_t)(hi > lo ? hi - lo : 0);
 }
 
+/* Share work when others have none (Go's gcWork.balance): half of a
+ * well-filled local buffer goes to the global lists, so assists and other
+ * markers find something to do. */
+static void balance(struct gcwork *w)
+{
+    struct wbuf *b = w->buf;
+    if (!b || b->n < 64 || atomic_load_explicit(&gc.nfull, memory_order_relaxed)) return;
+    struct wbuf *half = wbuf_get_empty();
+    uint32_t k = b->n / 2;
+    memcpy(half->v, b->v + 2 * (b->n - k), 2 * k * sizeof b->v[0]);
+    half->n = k;
+    b->n -= k;
+    wbuf_put_full(half);
+}
+
 bool gc_drain(struct gcwork *w, int64_t budget, bool preemptible)
 {
     int64_t start = w->scanned;
     uintptr_t lo, len;
     uint32_t n = 0;
     while (pop(w, &lo, &len)) {
+        if ((n & 15) == 0) balance(w);
         gc_scan_range(w, lo, lo + len);
         if (budget >= 0 && w->scanned - start >= budget) return false;
-        if (preemptible && (++n & 63) == 0) gc_preempt_point();
+        if (preemptible && (n & 63) == 0) gc_preempt_point();
+        n++;
     }
     return true;
 }
@@ -191,6 +208,7 @@ static void barrier_shade(uintptr_t a, uintptr_t b)
     if (GORT_LIKELY(w)) {
         gc_shade(w, a);
         gc_shade(w, b);
+        gc_flush_if_asked(w);
         return;
     }
     rlock_acquire(&gc.nop_lock);
@@ -228,6 +246,7 @@ void gc_assist(int64_t bytes)
     if (!w) return;
     int64_t t0 = ki_nanotime();
     gc_drain(w, 2 * bytes, false);
+    gc_flush_if_asked(w);
     /* Relaxed: statistics. */
     atomic_fetch_add_explicit(&gc.assist_ns, ki_nanotime() - t0, memory_order_relaxed);
 }

@@ -67,16 +67,25 @@ static bool try_scan(struct gcwork *w, struct g *gp, uint32_t gen)
 
 void gc_scan_before_run(struct g *gp)
 {
-    if (atomic_load_explicit(&gc.phase, memory_order_relaxed) != GC_MARK) return;
+    /* Also in mark termination: a goroutine leaving a blocking region then
+     * must not run on while the collector scans its frames. */
+    if (atomic_load_explicit(&gc.phase, memory_order_relaxed) == GC_OFF) return;
     uint32_t gen = gc.scangen;
     struct gcwork *w = gc_p_work();
     bool locked = !w;
+    if (!locked && atomic_load_explicit(&gp->gcscan, memory_order_acquire) == gen) {
+        gc_flush_if_asked(w);
+        return;
+    }
     if (locked) {
         rlock_acquire(&gc.nop_lock);
         w = &gc.nop_work;
     }
     while (!try_scan(w, gp, gen))
         __builtin_ia32_pause(); /* the collector is scanning it: microseconds */
+    /* What the stack reached is for the collector's goroutine to mark, not
+     * for this P's next assist or mark termination. */
+    gc_flush(w);
     if (locked) rlock_release(&gc.nop_lock);
 }
 

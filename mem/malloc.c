@@ -64,11 +64,28 @@ static GORT_NOINLINE void *alloc_slow(size_t n, enum span_kind kind, bool zero, 
     return p;
 }
 
+/* A refill noted a preemption request (mcache.c note_preempt): yield now,
+ * the allocation done, if the caller is the program's own code (gort's
+ * callers may hold runtime locks; they yield at their next check). */
+static GORT_NOINLINE void alloc_yield(struct mcache *c, void *caller)
+{
+    c->yield = false;
+    if (sched_user_pc((uintptr_t)caller)) preempt_check();
+}
+
+#define ALLOC_YIELD_CHECK(c)                                                          \
+    do {                                                                              \
+        if (GORT_UNLIKELY((c)->yield)) alloc_yield((c), __builtin_return_address(0)); \
+    } while (0)
+
 void *gort_malloc(size_t n)
 {
     struct mcache *c = mcache_fast();
-    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE))
-        return mcache_alloc(c, spanclass_of(KIND_MANUAL, size_to_class(n)));
+    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
+        void *p = mcache_alloc(c, spanclass_of(KIND_MANUAL, size_to_class(n)));
+        ALLOC_YIELD_CHECK(c);
+        return p;
+    }
     return alloc_slow(n, KIND_MANUAL, false, 1);
 }
 
@@ -161,6 +178,7 @@ void *gort_new(size_t n)
         /* Allocate black while the collector marks (one load and a branch
          * otherwise; the flag changes only with the world stopped). */
         if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
+        ALLOC_YIELD_CHECK(c);
         return p;
     }
     return alloc_slow(n, KIND_SCAN, true, 1);
@@ -181,11 +199,14 @@ void *gort_new_noscan(size_t n)
             c->tinyoff = off + n;
             return (void *)(c->tiny + off);
         }
-        return mcache_tiny_refill(c, n, 1);
+        void *p = mcache_tiny_refill(c, n, 1);
+        ALLOC_YIELD_CHECK(c);
+        return p;
     }
     if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
         void *p = mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(n)));
         if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
+        ALLOC_YIELD_CHECK(c);
         return p;
     }
     if (!c && n - 1 < TINY_SIZE - 1) {

@@ -304,8 +304,18 @@ static void carve(struct span *s)
     s->carve = last + size;
 }
 
+/* A goroutine allocating in a loop spends most of its time in gort's code,
+ * where the preemption signal cannot stop it: note the request for the
+ * public entry to act on once the allocation is done (malloc.c). */
+static inline void note_preempt(struct mcache *c)
+{
+    struct g *gp = gort_g();
+    if (gp && atomic_load_explicit(&gp->preempt, memory_order_relaxed)) c->yield = true;
+}
+
 void *mcache_refill(struct mcache *c, unsigned sc)
 {
+    note_preempt(c);
     mcache_flush_remote(c);
     /* Relaxed peek: a stale NULL only delays the drain to the next refill. */
     if (atomic_load_explicit(&c->notify, memory_order_relaxed)) mcache_drain_notify(c);

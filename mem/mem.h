@@ -267,6 +267,7 @@ struct mclass {
 struct mcache {
     struct mclass cls[NUM_SPAN_CLASSES];
     uintptr_t tiny, tinyoff;       /* tiny allocator: current 16-byte block */
+    bool yield;                    /* a refill saw a preemption request (alloc_yield) */
     _Atomic(struct span *) notify; /* spans with remote frees (TF_QUEUED) */
     struct span *rb_span;          /* remote batch: frees bound for rb_span */
     uintptr_t rb_head, rb_tail;    /* encoded chain: head ... tail */

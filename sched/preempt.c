@@ -197,6 +197,11 @@ static inline bool in_user_code(uintptr_t pc)
     return false;
 }
 
+bool sched_user_pc(uintptr_t pc)
+{
+    return async_enabled && in_user_code(pc);
+}
+
 /* ---- the signal ----------------------------------------------------------- */
 
 static void forward(int sig, siginfo_t *info, void *uctx)

@@ -596,9 +596,35 @@ static struct {
 } sysmon_pd[MAX_PROCS];
 
 /* Minimum gap between preemption requests to one P: a goroutine that was
- * not at a safe point (inside libc, say) is asked again this much later. */
+ * not at a safe point (inside libc, say) is asked again this much later.
+ * Also how overdue a timer may get on a P that keeps switching goroutines
+ * (such a P runs its own timers, every 32nd switch) before sysmon preempts
+ * it anyway. sysmon.c looks at an overdue timer this often. */
 #define PREEMPT_RETRY_NS (50 * 1000)
 
+/* Whether to preempt the goroutine running on the P sysmon saw as pd: moved
+ * says its tick changed since the last pass (a new slice began meanwhile),
+ * tw is its earliest timer (0: none). */
+static bool retake_preempt_due(const __typeof__(sysmon_pd[0]) *pd, bool moved, int64_t tw,
+                               int64_t now)
+{
+    if (now - pd->lastsig < PREEMPT_RETRY_NS) return false;
+    /* Over its time: one slice since an earlier pass saw it begin. */
+    if (!moved && now - pd->schedwhen >= cfg.timeslice_ns) return true;
+    if (tw == 0 || tw > now) return false;
+    /* A due timer the P will not run until its goroutine yields: at once
+     * when the same goroutine has run since the last pass. A P that moved
+     * on may be about to run it, but moving on does not mean it did (a
+     * switch between goroutines looks at timers every 32nd time): once
+     * the timer is a retry gap overdue, preempt anyway. */
+    return !moved || now - tw >= PREEMPT_RETRY_NS;
+}
+
+/* Returns how many Ps it took from blocking regions: as in Go, preemption
+ * requests do not count, so they do not hold sysmon at its fastest pace
+ * (see sysmon.c, "Pacing"). A request that found no safe point is repeated
+ * a retry gap later at the earliest, when sysmon next looks: within 50 us
+ * for a due timer, within a quarter slice for a slice over its time. */
 uint32_t sched_retake(int64_t now)
 {
     uint32_t n = 0;
@@ -608,21 +634,14 @@ uint32_t sched_retake(int64_t now)
         __typeof__(sysmon_pd[0]) *pd = &sysmon_pd[i];
         uint32_t st = atomic_load_explicit(&p->status, memory_order_relaxed);
         int64_t tw = atomic_load_explicit(&p->timer0when, memory_order_relaxed);
-        bool timer_due = tw != 0 && tw <= now;
         if (st == P_RUNNING) {
             uint32_t t = __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED);
-            if (t != pd->schedtick) {
+            bool moved = t != pd->schedtick;
+            if (moved) {
                 pd->schedtick = t;
                 pd->schedwhen = now;
-                continue;
             }
-            /* The same slice since an earlier pass: over its time, or
-             * sitting on a due timer it will not run until it yields. */
-            if ((now - pd->schedwhen >= cfg.timeslice_ns || timer_due) &&
-                now - pd->lastsig >= PREEMPT_RETRY_NS && preemptone(p)) {
-                pd->lastsig = now;
-                n++;
-            }
+            if (retake_preempt_due(pd, moved, tw, now) && preemptone(p)) pd->lastsig = now;
         } else if (st == P_SYSCALL) {
             uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
             if (t != pd->syscalltick) {
@@ -633,6 +652,7 @@ uint32_t sched_retake(int64_t now)
             /* In the same blocking region for a tick at least: take the P
              * if work waits on it, if everyone else is busy, or after
              * 10 ms anyway (Go's rule). */
+            bool timer_due = tw != 0 && tw <= now;
             if (runq_empty(p) && !timer_due &&
                 atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
                 now - pd->syscallwhen < 10 * 1000 * 1000)

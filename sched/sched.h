@@ -529,6 +529,9 @@ void preemptall(void);
 /* Re-install gort's SIGURG handler if the program replaced it, forwarding
  * to the program's handler from then on (sysmon, every few ms). */
 void preempt_check_handler(void);
+/* Whether pc lies in the program's own code, where a goroutine holds no
+ * runtime lock (false when asynchronous preemption is off). */
+bool sched_user_pc(uintptr_t pc);
 /* A goroutine marked for preemption at a point where the signal could not
  * stop it yields here at its next gort call (cooperative check). */
 void sched_preempt_yield(void);

@@ -14,12 +14,29 @@
  *   - runs the hooks of later subsystems every 100 ms: the allocator's
  *     scavenger, and the collector's check for a cycle forced after 2
  *     minutes without one (both weak symbols, absent until linked in).
- * Pacing, as Go: 20 us between passes while passes find something to do;
- * after 50 quiet passes the delay doubles each pass, up to 10 ms. While any
- * timer is pending the delay is at most 1 ms and sysmon wakes when the
- * earliest timer is due, which bounds how late a hogged P runs its timers.
- * When every P is idle sysmon sleeps on sched.sysmonnote until a P is taken
- * from the idle list (pidleget wakes it): an idle program costs nothing.
+ *
+ * Pacing, as Go: 20 us between passes while passes retake Ps; after 50
+ * passes that retake none the delay doubles each pass, up to 10 ms, and at
+ * most a quarter of the time slice (a slice is then noticed within 1.5
+ * slices). Preempting does not count as work (Go's rule): with a hog on
+ * every P a due timer every millisecond would otherwise hold sysmon at
+ * 20 us for good. While any timer is pending the pause is at most 1 ms and
+ * ends when the earliest is due; a timer already due is looked at again
+ * every 50 us, the gap between preemption requests to one P (proc.c), as
+ * asking sooner is pointless. A timer added while sysmon pauses, due before
+ * the pause ends, cuts the pause short (sysmon_timer_added, from timer.c):
+ * a timer that appeared just after a pass began must not wait out a long
+ * pause. When every P is idle sysmon sleeps on sched.sysmonnote until a P
+ * is taken from the idle list (pidleget wakes it): an idle program costs
+ * nothing.
+ *
+ * Why so few passes: on a machine whose CPUs are all busy each wake-up
+ * costs sysmon its turn on a CPU, and the kernel (EEVDF, HZ=250, measured
+ * on a 2-CPU VM with Linux 6.18) runs about one wake-up in 200 up to a tick
+ * (4 ms) late when the thread wakes every 20-100 us, against none in 2000
+ * at one per millisecond. Polling at 20 us beside hogged Ps (35% of a CPU
+ * in sysmon) made 1-2% of 1 ms sleeps 3.5 ms late; the late wakes that
+ * remain are sysmon's own, delayed by the kernel, not decisions of ours.
  */
 #include <signal.h>
 
@@ -30,13 +47,81 @@
 void mem_scavenge_tick(int64_t now) __attribute__((weak)); /* allocator: scavenger */
 void gc_sysmon_tick(int64_t now) __attribute__((weak));    /* collector: forced cycle */
 
-#define SYSMON_MIN_DELAY   (20 * 1000)
-#define SYSMON_MAX_DELAY   (10 * 1000 * 1000)
-#define SYSMON_TIMER_DELAY (1000 * 1000)
-#define HANDLER_CHECK_NS   (10 * 1000 * 1000)
-#define SCAVENGE_NS        (100 * 1000 * 1000)
+#define SYSMON_MIN_DELAY     (20 * 1000)
+#define SYSMON_MAX_DELAY     (10 * 1000 * 1000)
+#define SYSMON_TIMER_DELAY   (1000 * 1000)
+#define SYSMON_OVERDUE_DELAY (50 * 1000) /* proc.c's PREEMPT_RETRY_NS */
+#define HANDLER_CHECK_NS     (10 * 1000 * 1000)
+#define SCAVENGE_NS          (100 * 1000 * 1000)
 
 static struct note started;
+
+/* The pause between passes. until: its end while sysmon pauses, 0 while it
+ * runs a pass or sleeps on sched.sysmonnote (every P idle: no goroutine can
+ * sit on a due timer then). kick: the futex word it pauses on, set by the
+ * one timer adder that claims the pause (CAS of until to 0). */
+static _Atomic int64_t until;
+static _Atomic uint32_t kick;
+
+/* How long to pause after a pass at now, given the backoff delay and the
+ * earliest pending timer next (0: none). */
+static int64_t pause_for(int64_t now, int64_t delay, int64_t next)
+{
+    if (!next) return delay;
+    if (next <= now) return SYSMON_OVERDUE_DELAY;
+    int64_t d = delay < SYSMON_TIMER_DELAY ? delay : SYSMON_TIMER_DELAY;
+    if (next - now < d) d = next - now;
+    return d < SYSMON_MIN_DELAY ? SYSMON_MIN_DELAY : d;
+}
+
+static void sysmon_pause(int64_t now, int64_t delay)
+{
+    int64_t end = now + pause_for(now, delay, timers_earliest());
+    /* Relaxed: only this thread clears it. A kick from an adder that
+     * claimed the previous pause late may still land after this store:
+     * one early pass, nothing lost. */
+    atomic_store_explicit(&kick, 0, memory_order_relaxed);
+    /* Seq_cst store, then the timers read again: the Dekker pair with
+     * sysmon_timer_added (its caller publishes the timer, fences, then
+     * reads until). Either the adder sees this end and kicks, or the
+     * second timers_earliest sees its timer and shortens the pause. */
+    atomic_store_explicit(&until, end, memory_order_seq_cst);
+    int64_t again = now + pause_for(now, delay, timers_earliest());
+    if (again < end) {
+        end = again;
+        /* Relaxed: a later end than the adder compares with only makes
+         * it kick when it need not. */
+        atomic_store_explicit(&until, end, memory_order_relaxed);
+    }
+    for (;;) {
+        /* Acquire: pairs with the kicker's release store (only the
+         * wake-up itself is handed over). */
+        if (atomic_load_explicit(&kick, memory_order_acquire)) break;
+        int64_t left = end - ki_nanotime();
+        if (left <= 0) break;
+        ki_futex_wait(&kick, 0, left);
+    }
+    /* Relaxed: an adder that reads the stale end loses its CAS or kicks a
+     * pass that has begun (a harmless early wake of the next pause). */
+    atomic_store_explicit(&until, 0, memory_order_relaxed);
+}
+
+/* A timer due at when became the earliest of its P (timer.c, after its
+ * seq_cst fence): if sysmon pauses past when, end the pause now. Costs one
+ * relaxed load when it does not; at most one kick per pause. */
+GORT_HIDDEN void sysmon_timer_added(int64_t when);
+void sysmon_timer_added(int64_t when)
+{
+    int64_t end = atomic_load_explicit(&until, memory_order_relaxed);
+    if (end == 0 || when >= end - SYSMON_MIN_DELAY) return;
+    /* Relaxed CAS: it only elects the one kicker of this pause. */
+    if (!atomic_compare_exchange_strong_explicit(&until, &end, 0, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    /* Release: pairs with the acquire load in sysmon_pause. */
+    atomic_store_explicit(&kick, 1, memory_order_release);
+    ki_futex_wake(&kick, 1);
+}
 
 static void sysmon(void *arg)
 {
@@ -57,6 +142,8 @@ static void sysmon(void *arg)
         else if (idle > 50 && delay < SYSMON_MAX_DELAY)
             delay *= 2;
         if (delay > SYSMON_MAX_DELAY) delay = SYSMON_MAX_DELAY;
+        if (delay > cfg.timeslice_ns / 4) delay = cfg.timeslice_ns / 4;
+        if (delay < SYSMON_MIN_DELAY) delay = SYSMON_MIN_DELAY;
 
         int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
         if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == procs ||
@@ -81,17 +168,9 @@ static void sysmon(void *arg)
             rlock_release(&sched.lock);
         }
 
-        int64_t now = ki_nanotime();
-        int64_t sleep = delay;
-        int64_t next = timers_earliest();
-        if (next) {
-            if (sleep > SYSMON_TIMER_DELAY) sleep = SYSMON_TIMER_DELAY;
-            if (next - now < sleep) sleep = next - now;
-            if (sleep < SYSMON_MIN_DELAY) sleep = SYSMON_MIN_DELAY;
-        }
-        ki_nanosleep(sleep);
+        sysmon_pause(ki_nanotime(), delay);
 
-        now = ki_nanotime();
+        int64_t now = ki_nanotime();
         if (sched_retake(now))
             idle = 0;
         else

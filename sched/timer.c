@@ -14,6 +14,9 @@
  *     goroutine that left still holds the locks gopark releases for it);
  *   - an M with nothing to do sleeps until the earliest timer of any P
  *     (proc.c, stopm_timed), so no timer is late because every M slept.
+ * A goroutine that never yields keeps its P from running its timers: sysmon
+ * preempts it when one is due. A timer that becomes a P's earliest tells
+ * sysmon (sysmon_timer_added) in case it pauses beyond the timer's time.
  * Timer functions run with the heap's lock held (see struct timer), which
  * also makes timer_del exact: a timer is either still queued, and del takes
  * it out before it can run, or it has already run.
@@ -29,6 +32,10 @@
 
 #include "sched/netpoll.h"
 #include "sched/sched.h"
+
+/* sysmon.c: a new earliest timer cuts sysmon's pause short when it is due
+ * first (so a hog on its P is preempted on time). Belongs in sched.h. */
+GORT_HIDDEN void sysmon_timer_added(int64_t when);
 
 /* ---- the heap (pp->timerlock held) ----------------------------------------- */
 
@@ -157,6 +164,7 @@ static void queue_claimed(struct timer *t, int64_t when)
         /* Pairs with stopm_timed's fence: our push before our read. */
         atomic_thread_fence(memory_order_seq_cst);
         int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
+        sysmon_timer_added(when); /* sysmon, if it pauses past when */
         /* The M waiting in the poller re-computes its deadline. */
         if (netpoll_break_for_timer(when)) return;
         if (until == 0 || when < until) wakep();
@@ -204,6 +212,7 @@ bool timer_reset(struct timer *t, int64_t when)
         if (earliest) {
             atomic_thread_fence(memory_order_seq_cst); /* as in queue_claimed */
             int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
+            sysmon_timer_added(when);
             if (!netpoll_break_for_timer(when) && (until == 0 || when < until)) wakep();
         }
         return true;
