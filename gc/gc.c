@@ -136,6 +136,47 @@ static void drain_all(struct gcwork *w)
     }
 }
 
+/* Dedicated mark workers beside the collector's goroutine (Go's
+ * gcBgMarkWorker): (procs + 2) / 4 markers in all, so a quarter of the
+ * processors mark (1 at 2..5 Ps, 2 at 6..9, 4 at 16). Each is a runtime
+ * goroutine that drains until the collector ends the concurrent mark,
+ * napping when the lists are empty, and then exits. */
+static struct {
+    _Atomic int32_t running;
+    _Atomic uint32_t stop;
+    _Atomic int64_t marked, scanned;
+} workers;
+
+static void mark_worker(void *unused)
+{
+    (void)unused;
+    struct gcwork w = {0};
+    while (!atomic_load_explicit(&workers.stop, memory_order_acquire)) {
+        if (gc_drain(&w, -1, true)) gort_sleep(20 * 1000);
+    }
+    gc_flush(&w);
+    atomic_fetch_add_explicit(&workers.marked, w.marked, memory_order_relaxed);
+    atomic_fetch_add_explicit(&workers.scanned, w.scanned, memory_order_relaxed);
+    /* Release: our buffer handed over before the collector stops the world. */
+    atomic_fetch_sub_explicit(&workers.running, 1, memory_order_release);
+}
+
+static void workers_start(void)
+{
+    int32_t n = (atomic_load(&gomaxprocs) + 2) / 4 - 1;
+    atomic_store(&workers.stop, 0);
+    atomic_store(&workers.running, n > 0 ? n : 0);
+    for (int32_t i = 0; i < n; i++)
+        sched_go_system(mark_worker, NULL);
+}
+
+static void workers_stop(void)
+{
+    atomic_store_explicit(&workers.stop, 1, memory_order_release);
+    while (atomic_load_explicit(&workers.running, memory_order_acquire) > 0)
+        gort_sleep(10 * 1000);
+}
+
 /* The concurrent mark's drain: when the global lists run dry, ask the Ps
  * for what their buffers hold (stack scans, the barrier, assists) and wait
  * for it a few times before leaving the rest to mark termination. */
@@ -183,8 +224,11 @@ static void gc_cycle(void)
     /* 1. Sweep termination. */
     sched_stop_world();
     int64_t t_stw1 = now();
-    while (mem_gc_sweep_one()) {
-    } /* lazy sweepers may still hold a span: wait them out */
+    /* Threads without a P (which the stop does not stop) may still be
+     * sweeping a span they took: wait them out, marking must not start
+     * under a sweep that clears mark bits. */
+    while (!mem_gc_sweep_done())
+        if (!mem_gc_sweep_one()) __builtin_ia32_pause();
     sync_pool_cleanup();
     gc.scangen += 2;
     atomic_store_explicit(&gc.bg_g->gcscan, gc.scangen, memory_order_relaxed);
@@ -201,8 +245,10 @@ static void gc_cycle(void)
 
     /* 2. Concurrent mark. */
     int64_t t_mark = now();
+    if (!gc.stoptheworld) workers_start();
     gc_mark_roots(&work);
     concurrent_drain(&work);
+    if (!gc.stoptheworld) workers_stop();
     int64_t mark_ns = now() - t_mark;
 
     /* 3. Mark termination. A processor may have greyed objects since the
@@ -229,7 +275,7 @@ static void gc_cycle(void)
     if (gc.checkmark) checkmark(&work);
     gort__gc_barrier = 0;
     atomic_store_explicit(&gc.phase, GC_OFF, memory_order_relaxed);
-    int64_t marked_by_scan = work.marked;
+    int64_t marked_by_scan = work.marked + atomic_exchange(&workers.marked, 0);
     int32_t procs = atomic_load(&gomaxprocs);
     for (int32_t i = 0; i < procs; i++)
         if (allp[i]->gcw) marked_by_scan += allp[i]->gcw->marked, allp[i]->gcw->marked = 0;

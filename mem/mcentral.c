@@ -85,16 +85,20 @@ struct span *mcentral_grab_gc(struct mcache *c, unsigned sc)
     struct span *s;
     for (;;) {
         bool unswept = false;
+        /* Counted before the pop: see mem.sweepers. Relaxed would let the
+         * increment pass the pop; seq_cst pairs with mem_gc_sweep_done. */
+        atomic_fetch_add(&mem.sweepers, 1);
         rlock_acquire(&mc->lock);
         s = spanq_pop(&mc->partial);
         if (!s && (s = spanq_pop(&mc->unswept))) unswept = true;
         rlock_release(&mc->lock);
         /* Relaxed: a hint for background sweepers (mem_gc_sweep_one). */
         if (unswept) atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
-        if (!s || !unswept) break;
         /* Lazy sweep (Go's mcentral.cacheSpan): sweep what this class
          * has left before taking more pages. */
-        if (sweep_span(s, true)) break; /* has free objects: ours */
+        bool mine = !s || !unswept || sweep_span(s, true); /* has free objects: ours */
+        atomic_fetch_sub(&mem.sweepers, 1);
+        if (mine) break;
     }
     if (!s)
         s = mcentral_grab(c, sc); /* a kept empty one or fresh pages, zeroed */

@@ -301,8 +301,10 @@ struct mem_global {
     _Atomic uint64_t foreign_nfree[NUM_SPAN_CLASSES]; /* frees by threads without a P */
     _Atomic int64_t last_scavenge;                    /* mem_scavenge_tick pacing */
     /* The collector's (gc/): */
-    uint32_t sweepgen;        /* += 2 at each mark termination (world stopped) */
-    _Atomic uint32_t unswept; /* spans left to sweep this cycle (a hint for sweepers) */
+    uint32_t sweepgen;         /* += 2 at each mark termination (world stopped) */
+    _Atomic uint32_t unswept;  /* spans left to sweep this cycle (a hint for sweepers) */
+    _Atomic uint32_t sweepers; /* sweeps in progress: counted before the pop, so that
+                                  unswept == 0 && sweepers == 0 means all swept */
     _Atomic uint64_t gc_nfree[NUM_SPAN_CLASSES]; /* objects the sweeper freed */
     _Atomic int64_t heap_live;            /* bytes of GC spans held by caches or swept since the
                                              last mark termination, plus large GC objects: the
@@ -523,8 +525,10 @@ static inline uintptr_t span_objsize(const struct span *s)
 /* World stopped: every cache hands back its GC spans and tiny block, every
  * GC span becomes unswept, sweepgen advances. */
 void mem_gc_mark_termination(void);
-/* Sweep one unswept span (any class, any node); false when none is left. */
+/* Sweep one unswept span (any class, any node); false when none is left
+ * to take (mem_gc_sweep_done tells whether the last sweeps have ended). */
 bool mem_gc_sweep_one(void);
+bool mem_gc_sweep_done(void);
 /* Every current tiny block of every cache, for fn (mark start, world
  * stopped: subobjects carved from them during the cycle are then live). */
 void mem_gc_tiny_blocks(void (*fn)(uintptr_t block));

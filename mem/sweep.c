@@ -131,19 +131,32 @@ bool mem_gc_sweep_one(void)
         struct node_mem *nm = node_mem(n);
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
             struct mcentral *mc = &nm->central[sc];
-            if (!mc->unswept.head) continue; /* racy peek; rechecked under the lock */
+            if (!mc->unswept.head) continue;    /* racy peek; rechecked under the lock */
+            atomic_fetch_add(&mem.sweepers, 1); /* see mem.sweepers */
             rlock_acquire(&mc->lock);
             struct span *s = spanq_pop(&mc->unswept);
             rlock_release(&mc->lock);
-            if (!s) continue;
-            atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
-            sweep_span(s, false);
-            return true;
+            if (s) {
+                atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
+                sweep_span(s, false);
+            }
+            atomic_fetch_sub(&mem.sweepers, 1);
+            if (s) return true;
         }
-        if (nm->heap.large_unswept.head && sweep_large(&nm->heap, 16)) return true;
+        if (nm->heap.large_unswept.head) {
+            atomic_fetch_add(&mem.sweepers, 1);
+            uint32_t k = sweep_large(&nm->heap, 16);
+            atomic_fetch_sub(&mem.sweepers, 1);
+            if (k) return true;
+        }
     }
     /* Spans popped by lazy sweepers (mcentral_grab_gc) are counted there. */
     return atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0;
+}
+
+bool mem_gc_sweep_done(void)
+{
+    return atomic_load(&mem.unswept) == 0 && atomic_load(&mem.sweepers) == 0;
 }
 
 /* ---- mark termination ------------------------------------------------------------- */
