@@ -150,6 +150,8 @@ static inline void gc_flush_if_asked(struct gcwork *w)
 }
 /* The work buffer of the calling thread's P, or NULL without a P. */
 struct gcwork *gc_p_work(void);
+/* Shade v from any thread (the P's buffer, else the locked nop buffer). */
+void barrier_shade_one(uintptr_t v);
 /* Global buffers and every P's buffer empty? (world stopped for the Ps';
  * a racy hint otherwise) */
 bool gc_work_empty(void);
@@ -162,10 +164,11 @@ static inline void gc_preempt_point(void)
 
 /* ---- roots.c ----------------------------------------------------------------------- */
 /* Scan the data and bss of every loaded object, registered roots, the
- * manual heap, timer heaps, and every goroutine that is not running;
- * returns how many goroutines were left for mark termination. */
-uint32_t gc_mark_roots(struct gcwork *w);
-/* World stopped: scan every goroutine still unscanned this cycle. */
+ * manual heap, timer heaps, and every goroutine that is not running
+ * (listing the others for mark termination). */
+void gc_mark_roots(struct gcwork *w);
+/* World stopped: scan the goroutines the pass left, and any unscanned one
+ * on a run queue. */
 void gc_mark_remaining_gs(struct gcwork *w);
 /* Scan one goroutine's stack, saved registers and G (claimed). */
 void gc_scan_g(struct gcwork *w, struct g *gp);

@@ -217,6 +217,11 @@ static void barrier_shade(uintptr_t a, uintptr_t b)
     rlock_release(&gc.nop_lock);
 }
 
+void barrier_shade_one(uintptr_t v)
+{
+    barrier_shade(v, 0);
+}
+
 void gort__write_barrier(void **slot, void *ptr)
 {
     if (!gort__gc_barrier) return;

@@ -89,43 +89,96 @@ void gc_scan_before_run(struct g *gp)
     if (locked) rlock_release(&gc.nop_lock);
 }
 
-/* The collector's pass over all goroutines: scan those that are not
- * running; returns how many it had to leave (running ones, or a claim held
- * by someone else), for mark termination. */
-static uint32_t scan_gs(struct gcwork *w)
+/* Goroutines the collector's pass had to leave (running, or claimed by
+ * someone else), for mark termination. Only the collector's goroutine
+ * touches the list. */
+static struct {
+    struct g **v;
+    size_t n, cap;
+} left;
+
+static void leave(struct g *gp)
 {
-    struct g **gs;
-    size_t n = stack_allgs(&gs);
-    uint32_t gen = gc.scangen, left = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct g *gp = gs[i];
-        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-        if (st == G_DEAD || st == G_IDLE || st == G_RUNNING) {
-            /* Dead and idle Gs hold nothing; a running one scanned itself
-             * before it ran (or mark termination takes it). */
-            if (st == G_RUNNING && atomic_load_explicit(&gp->gcscan, memory_order_relaxed) != gen)
-                left++;
-            continue;
-        }
-        if (!try_scan(w, gp, gen)) left++;
-        if ((i & 63) == 63) gc_preempt_point();
+    if (left.n == left.cap) {
+        size_t ncap = left.cap ? left.cap * 2 : 1024;
+        struct g **v = mem_meta_alloc(ncap * sizeof *v); /* the old one is leaked */
+        if (left.n) memcpy(v, left.v, left.n * sizeof *v);
+        left.v = v;
+        left.cap = ncap;
     }
-    return left;
+    left.v[left.n++] = gp;
 }
 
-void gc_mark_remaining_gs(struct gcwork *w)
+void gc_g_created(struct g *gp)
+{
+    /* Made while marking: its stack is empty and its G holds only its
+     * argument, shaded now. Scanned from birth, so mark termination need
+     * not look for it. */
+    barrier_shade_one((uintptr_t)gp->arg);
+    atomic_store_explicit(&gp->gcscan, gc.scangen, memory_order_relaxed);
+}
+
+/* The collector's pass over all goroutines: scan those that are not
+ * running, and list the others for mark termination. */
+static void scan_gs(struct gcwork *w)
 {
     struct g **gs;
     size_t n = stack_allgs(&gs);
     uint32_t gen = gc.scangen;
+    left.n = 0;
     for (size_t i = 0; i < n; i++) {
         struct g *gp = gs[i];
         uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-        if (st == G_DEAD || st == G_IDLE || gp == gc.bg_g) continue;
-        /* World stopped: nobody runs but us and goroutines in blocking
-         * regions, which wait in blocking_end while we hold the claim. */
-        while (!try_scan(w, gp, gen))
-            __builtin_ia32_pause();
+        if (st == G_DEAD || st == G_IDLE) continue; /* they hold nothing */
+        if (st == G_RUNNING) {
+            /* It scanned itself before it ran, or mark termination will. */
+            if (atomic_load_explicit(&gp->gcscan, memory_order_relaxed) != gen) leave(gp);
+            continue;
+        }
+        if (!try_scan(w, gp, gen)) leave(gp);
+        if ((i & 63) == 63) gc_preempt_point();
+    }
+}
+
+/* World stopped: nobody runs but us and goroutines in blocking regions,
+ * which wait in blocking_end while we hold a claim. */
+static void scan_now(struct gcwork *w, struct g *gp, uint32_t gen)
+{
+    if (!gp || gp == gc.bg_g) return;
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    if (st == G_DEAD || st == G_IDLE) return;
+    while (!try_scan(w, gp, gen))
+        __builtin_ia32_pause();
+}
+
+void gc_mark_remaining_gs(struct gcwork *w)
+{
+    uint32_t gen = gc.scangen;
+    for (size_t i = 0; i < left.n; i++)
+        scan_now(w, left.v[i], gen);
+    left.n = 0;
+    /* A goroutine made on a thread without a P just as the cycle began
+     * may have missed both the pass (not yet published) and gc_g_created
+     * (the barrier not yet seen): it has not run, so it is queued. The run
+     * queues are short, while allgs may hold a million dead Gs. */
+    int32_t procs = atomic_load(&gomaxprocs);
+    for (int32_t i = 0; i < procs; i++) {
+        struct p *p = allp[i];
+        scan_now(w, atomic_load_explicit(&p->runnext, memory_order_acquire), gen);
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+        for (uint32_t k = h; k != t; k++)
+            scan_now(w, atomic_load_explicit(&p->runq[k % RUNQ_LEN], memory_order_relaxed), gen);
+    }
+    /* The global queue: foreign threads may push meanwhile; the lock
+     * keeps the ring still while we copy one entry at a time. */
+    for (uint32_t k = 0;; k++) {
+        rlock_acquire(&sched.lock);
+        struct g *gp =
+            k < sched.runq.n ? sched.runq.v[(sched.runq.head + k) & (sched.runq.cap - 1)] : NULL;
+        rlock_release(&sched.lock);
+        if (!gp) break;
+        scan_now(w, gp, gen);
     }
 }
 
@@ -182,13 +235,13 @@ static void scan_timers(struct gcwork *w)
     }
 }
 
-uint32_t gc_mark_roots(struct gcwork *w)
+void gc_mark_roots(struct gcwork *w)
 {
     scan_globals(w);
     mem_gc_manual_ranges(manual_cb, w);
     scan_timers(w);
     gc_mark_finalizer_roots(w);
-    return scan_gs(w);
+    scan_gs(w);
 }
 
 void gc_mark_roots_all(struct gcwork *w)

@@ -1329,9 +1329,10 @@ static uint64_t newproc(void (*fn)(void *), void *arg, bool system)
     gp->defers = NULL;
     gp->trytop = NULL;
     gp->system = system;
-    /* Not yet scanned in any cycle: if the collector is marking, whoever
-     * runs it first scans it (its G holds arg), so arg stays alive. */
+    /* Not scanned in any cycle yet; made while the collector marks, it
+     * counts as scanned and its argument is shaded (gc/roots.c). */
     atomic_store_explicit(&gp->gcscan, 0, memory_order_relaxed);
+    if (GORT_UNLIKELY(gort__gc_barrier)) gc_g_created(gp);
     uint64_t id = p ? goid_next(p) : atomic_fetch_add(&sched.goidgen, 1) + 1;
     gp->goid = id;
     atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);

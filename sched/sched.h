@@ -597,6 +597,8 @@ const char *waitreason_name(uint32_t w);
  * stack scanned before it runs again: the M about to switch to gp (or gp
  * itself leaving a blocking region) calls this first (gc/roots.c). */
 void gc_scan_before_run(struct g *gp);
+/* A goroutine was made while the collector marks (newproc). */
+void gc_g_created(struct g *gp);
 /* Stop and restart the world for the collector (from a goroutine holding a
  * P; nothing between the two may park). */
 void sched_stop_world(void);
