@@ -9,6 +9,8 @@
 #   make bench            build and run tools/bench/run.sh (C benchmarks + their Go twins)
 #   make bench-alloc      allocator comparison: tools/bench/allocbench.sh (gort, mimalloc,
 #                         jemalloc, glibc on the same programs)
+#   make bench-gc         collector benchmarks: tools/bench/gcbench.sh (gcbintree on gort,
+#                         Go and Boehm libgc; gcpause on gort and Go)
 #   make install          PREFIX=/usr/local DESTDIR= : headers, libs, lib/pkgconfig/gort.pc
 #   make install-check    install into a temporary prefix, build and run a program through
 #                         `pkg-config --cflags --libs --static gort`
@@ -132,8 +134,8 @@ ALL_OBJS  := $(LIB_OBJS) $(PROG_OBJS)
 .SECONDARY: $(ALL_OBJS)
 
 # ---- top-level targets -----------------------------------------------------------------
-.PHONY: all lib tools build-tests test test-asan check demo bench bench-alloc install uninstall \
-        install-check format format-check clean help sizeclasses FORCE
+.PHONY: all lib tools build-tests test test-asan check demo bench bench-alloc bench-gc install \
+        uninstall install-check format format-check clean help sizeclasses FORCE
 
 all: lib tools build-tests
 	@:
@@ -170,6 +172,12 @@ bench-alloc:
 	@bash scripts/deps.sh --bench
 	@$(SUBMAKE) lib tools
 	@bash tools/bench/allocbench.sh $(BUILD)
+
+# the collector benchmarks: gort against Go and the Boehm collector (libgc)
+bench-gc:
+	@bash scripts/deps.sh --bench
+	@$(SUBMAKE) lib tools
+	@bash tools/bench/gcbench.sh $(BUILD)
 
 bench:
 	@bash scripts/deps.sh --bench

@@ -158,6 +158,18 @@ static bool unlock_fin(struct g *gp, void *arg)
     return true;
 }
 
+/* In its own frame, so that once it returns no live frame of the
+ * finalizer goroutine holds the object (it parks with only the loop's
+ * frame above it, and the scan starts at its stack pointer). */
+static GORT_NOINLINE void run_one(struct finrec *r)
+{
+    void *obj = (void *)r->key;
+    void (*fn)(void *, void *) = r->fn;
+    void *arg = r->arg;
+    gort_free(r);
+    fn(obj, arg);
+}
+
 static void finalizer_loop(void *unused)
 {
     (void)unused;
@@ -173,11 +185,7 @@ static void finalizer_loop(void *unused)
         fin.ready = r->next;
         if (!fin.ready) fin.ready_tail = NULL;
         rlock_release(&fin.lock);
-        void *obj = (void *)r->key;
-        void (*fn)(void *, void *) = r->fn;
-        void *arg = r->arg;
-        gort_free(r);
-        fn(obj, arg);
+        run_one(r);
     }
 }
 

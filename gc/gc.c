@@ -45,6 +45,7 @@ static void gc_init_locked(void)
 }
 
 static bool gc_inited;
+static void pace(void);
 static struct rlock init_lock;
 
 static void gc_init(void)
@@ -53,9 +54,8 @@ static void gc_init(void)
     rlock_acquire(&init_lock);
     if (!gc_inited) {
         gc_init_locked();
-        /* the first trigger: Go's 4 MiB minimum heap */
-        atomic_store(&mem.gc_trigger, gc.percent < 0 ? INT64_MAX : MIN_HEAP * 7 / 8);
         __atomic_store_n(&gc_inited, true, __ATOMIC_RELEASE);
+        pace(); /* the first trigger: Go's 4 MiB minimum heap, or the limit's */
     }
     rlock_release(&init_lock);
 }
@@ -82,8 +82,21 @@ static void pace(void)
         if (room < goal) goal = room > marked + (1 << 20) ? room : marked + (1 << 20);
     }
     gc.heap_goal = goal;
+    atomic_store_explicit(&mem.gc_goal, goal, memory_order_relaxed);
     int64_t trigger = goal == INT64_MAX ? INT64_MAX : marked + (goal - marked) / 10 * 7;
     atomic_store_explicit(&mem.gc_trigger, trigger, memory_order_relaxed);
+}
+
+void gc_throttle(void)
+{
+    /* Help first; then wait in short naps for the cycle to end (at most
+     * 100 ms, so a stalled cycle cannot stop the program). */
+    for (int i = 0; i < 2000 && mem_gc_over_goal(); i++) {
+        struct gcwork *w = gc_p_work();
+        if (w && !gc_drain(w, 64 * 1024, false)) continue; /* found work */
+        if (w) gc_flush(w);
+        gort_sleep(50 * 1000);
+    }
 }
 
 int gort_gc_percent(int pct)
@@ -283,7 +296,13 @@ static void gc_cycle(void)
     gc.nop_work.marked = 0;
     int64_t allocated_black =
         atomic_load_explicit(&mem.heap_live, memory_order_relaxed) - heap_live_stw1;
-    gc.heap_marked = marked_by_scan + (allocated_black > 0 ? allocated_black : 0);
+    /* Live = what the markers reached. Go also counts what was allocated
+     * black during the mark; with assists that do not hold allocators back
+     * when there is no grey work left, that doubled the next goal under
+     * churn, so only half of it counts (it is mostly garbage by the next
+     * cycle in allocation-heavy programs, and live data shows up in the
+     * next cycle's scan anyway). */
+    gc.heap_marked = marked_by_scan + (allocated_black > 0 ? allocated_black / 2 : 0);
     mem_gc_mark_termination();
     atomic_store_explicit(&mem.heap_live, gc.heap_marked, memory_order_relaxed);
     pace();
@@ -303,7 +322,7 @@ static void gc_cycle(void)
     gc.world_running = true;
     if (nfin) gc_wake_finalizers();
 
-    /* 4. Concurrent sweep. */
+    /* 4. Concurrent sweep (allocation sweeps lazily too, mcentral_grab_gc). */
     int64_t t_sweep = now();
     while (mem_gc_sweep_one())
         gc_preempt_point();
@@ -458,7 +477,7 @@ static void request_if_idle(void)
     struct g *wake = idle ? request_locked(gc.cycles_started + 1) : NULL;
     rlock_release(&gc.lock);
     if (spawn) sched_go_system(bg_loop, NULL);
-    if (wake) goready(wake, false);
+    if (wake) goready(wake, true); /* runnext: the collector goes before the queue */
 }
 
 void gc_heap_grew(void)
@@ -491,23 +510,19 @@ void gort_gc(void)
     uint64_t want = gc.cycles_started + 1;
     bool spawn = !gc.started;
     struct g *wake = request_locked(want);
-    struct gc_waiter w = {self, want, gc.waiters};
-    gc.waiters = &w;
-    if (spawn || wake) {
-        rlock_release(&gc.lock);
-        if (spawn) sched_go_system(bg_loop, NULL);
-        if (wake) goready(wake, false);
-        rlock_acquire(&gc.lock);
-    }
-    if (gc.cycles_done >= want) { /* finished while we were unlocked */
-        for (struct gc_waiter **pp = &gc.waiters; *pp; pp = &(*pp)->next)
-            if (*pp == &w) {
-                *pp = w.next;
-                break;
-            }
+    rlock_release(&gc.lock);
+    if (spawn) sched_go_system(bg_loop, NULL);
+    if (wake) goready(wake, true); /* runnext: the collector goes before the queue */
+    rlock_acquire(&gc.lock);
+    if (gc.cycles_done >= want) {
         rlock_release(&gc.lock);
         return;
     }
+    /* On the list only from here, with the lock held until we are parked
+     * (unlock_gc runs after the switch): the collector cannot ready us
+     * while we still run. */
+    struct gc_waiter w = {self, want, gc.waiters};
+    gc.waiters = &w;
     gopark(unlock_gc, &gc.lock, WAIT_GC_CYCLE);
 }
 

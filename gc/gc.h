@@ -159,7 +159,13 @@ bool gc_work_empty(void);
  * unless the world is stopped (it stopped it). */
 static inline void gc_preempt_point(void)
 {
-    if (gc.world_running) preempt_check();
+    /* Like Go's dedicated mark worker, the collector keeps its P against
+     * time-slice preemption when there are others (a queue of busy
+     * goroutines would otherwise starve the cycle, and the heap grows
+     * meanwhile); it yields to a stop-the-world, and at one P. */
+    if (gc.world_running && (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) ||
+                             atomic_load_explicit(&gomaxprocs, memory_order_relaxed) == 1))
+        preempt_check();
 }
 
 /* ---- roots.c ----------------------------------------------------------------------- */

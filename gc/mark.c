@@ -15,8 +15,9 @@
  * write barrier and assists of one P share one), the collector's goroutine
  * its own, a thread without a P the locked nop buffer.
  *
- * The write barrier (gort__write_barrier, reached from GORT_STORE only
- * while gort__gc_barrier is set): shade(*slot), shade(ptr) (Go's hybrid
+ * The write barrier (gort__store, GORT_STORE's out-of-line body; it stores
+ * too, so no preemption can fall between barrier and store): while
+ * gort__gc_barrier is set, shade(*slot), shade(ptr) (Go's hybrid
  * barrier: Yuasa's deletion half keeps alive what a scanned stack may have
  * loaded from the slot; Dijkstra's insertion half what an unscanned one
  * stored). gort__gc_barrier changes only with the world stopped, so every
@@ -222,10 +223,11 @@ void barrier_shade_one(uintptr_t v)
     barrier_shade(v, 0);
 }
 
-void gort__write_barrier(void **slot, void *ptr)
+void gort__store(void **slot, void *ptr)
 {
-    if (!gort__gc_barrier) return;
-    barrier_shade((uintptr_t) * (void *volatile *)slot, (uintptr_t)ptr);
+    if (GORT_UNLIKELY(gort__gc_barrier))
+        barrier_shade((uintptr_t) * (void *volatile *)slot, (uintptr_t)ptr);
+    *(void *volatile *)slot = ptr;
 }
 
 void gort_gc_memmove(void *dst, const void *src, size_t n)

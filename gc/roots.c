@@ -184,16 +184,16 @@ void gc_mark_remaining_gs(struct gcwork *w)
 
 /* ---- data, bss, registered roots, the manual heap, timers ------------------------------ */
 
-static void scan_excluding(struct gcwork *w, uintptr_t lo, uintptr_t hi)
+/* Scan [lo, hi) minus the ranges x[0..n) (each excluded piece cut out). */
+static void scan_excluding(struct gcwork *w, uintptr_t lo, uintptr_t hi, uintptr_t (*x)[2], int n)
 {
-    uintptr_t xlo, xhi;
-    mem_gc_unscanned(&xlo, &xhi);
-    if (xhi <= lo || xlo >= hi) {
-        gc_scan_range(w, lo, hi);
+    for (int i = 0; i < n; i++) {
+        if (x[i][1] <= lo || x[i][0] >= hi) continue;
+        if (lo < x[i][0]) scan_excluding(w, lo, x[i][0], x + i + 1, n - i - 1);
+        if (x[i][1] < hi) scan_excluding(w, x[i][1], hi, x + i + 1, n - i - 1);
         return;
     }
-    if (lo < xlo) gc_scan_range(w, lo, xlo);
-    if (xhi < hi) gc_scan_range(w, xhi, hi);
+    gc_scan_range(w, lo, hi);
 }
 
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -204,7 +204,9 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        scan_excluding(w, lo, lo + ph->p_memsz);
+        uintptr_t x[MEM_GC_UNSCANNED][2];
+        int n = mem_gc_unscanned(x);
+        scan_excluding(w, lo, lo + ph->p_memsz, x, n);
     }
     return 0;
 }

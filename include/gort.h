@@ -429,19 +429,22 @@ void *gort_new_noscan(size_t n);
  * variables (into gort_new or gort_malloc memory, a global, another
  * goroutine's stack) must be stored with GORT_STORE(lvalue, ptr): it shades
  * the old and the new value (Go's hybrid barrier) and then stores. Storing
- * NULL or a non-gort pointer through it is fine. When the collector is not
- * marking it costs one load and a branch. Plain stores of such pointers are
+ * NULL or a non-gort pointer through it is fine. Plain stores of such pointers are
  * safe only with GORT_DEBUG=gcstoptheworld=1 (the whole mark with the world
  * stopped); GORT_DEBUG=gccheckmark=1 finds missing barriers in tests. */
 extern volatile unsigned gort__gc_barrier;
-void gort__write_barrier(void **slot, void *ptr);
-#define GORT_STORE(lvalue, ptr)                                                    \
-    do {                                                                           \
-        __typeof__(lvalue) *gort__slot_ = &(lvalue);                               \
-        __typeof__(lvalue) gort__val_ = (ptr);                                     \
-        if (__builtin_expect(gort__gc_barrier != 0, 0))                            \
-            gort__write_barrier((void **)(void *)gort__slot_, (void *)gort__val_); \
-        *gort__slot_ = gort__val_;                                                 \
+/* The store itself happens inside gort (whose code is never stopped by the
+ * preemption signal): a goroutine stopped between the barrier and the
+ * store could resume after a new cycle began, and its store would then
+ * delete a pointer unseen (Go's compiler makes that sequence non-
+ * preemptible for the same reason). A call, a load and a branch when the
+ * collector is not marking. */
+void gort__store(void **slot, void *ptr);
+#define GORT_STORE(lvalue, ptr)                                        \
+    do {                                                               \
+        __typeof__(lvalue) *gort__slot_ = &(lvalue);                   \
+        __typeof__(lvalue) gort__val_ = (ptr);                         \
+        gort__store((void **)(void *)gort__slot_, (void *)gort__val_); \
     } while (0)
 /* memmove for memory that may hold pointers to gort_new objects (a struct
  * copy, an array shift): the barrier for each word copied over. */

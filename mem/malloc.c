@@ -70,7 +70,9 @@ static GORT_NOINLINE void *alloc_slow(size_t n, enum span_kind kind, bool zero, 
 static GORT_NOINLINE void alloc_yield(struct mcache *c, void *caller)
 {
     c->yield = false;
-    if (sched_user_pc((uintptr_t)caller)) preempt_check();
+    if (!sched_user_pc((uintptr_t)caller)) return;
+    if (mem_gc_over_goal()) gc_throttle();
+    preempt_check();
 }
 
 #define ALLOC_YIELD_CHECK(c)                                                          \
@@ -181,7 +183,11 @@ void *gort_new(size_t n)
         ALLOC_YIELD_CHECK(c);
         return p;
     }
-    return alloc_slow(n, KIND_SCAN, true, 1);
+    void *p = alloc_slow(n, KIND_SCAN, true, 1);
+    /* Large objects: the same wait as alloc_yield's past the goal. */
+    if (GORT_UNLIKELY(mem_gc_over_goal()) && sched_user_pc((uintptr_t)__builtin_return_address(0)))
+        gc_throttle();
+    return p;
 }
 
 void *gort_new_noscan(size_t n)
@@ -214,7 +220,10 @@ void *gort_new_noscan(size_t n)
         if ((c = mcache_slow_get())) return gort_new_noscan(n);
         return mcache_tiny_nop(n);
     }
-    return alloc_slow(n, KIND_NOSCAN, true, 1);
+    void *p = alloc_slow(n, KIND_NOSCAN, true, 1);
+    if (GORT_UNLIKELY(mem_gc_over_goal()) && sched_user_pc((uintptr_t)__builtin_return_address(0)))
+        gc_throttle();
+    return p;
 }
 
 /* ---- statistics ---------------------------------------------------------------------- */

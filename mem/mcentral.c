@@ -54,6 +54,11 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
         s->carve = s->base;
         s->free = mem.secret;
         s->nalloc = 0;
+        /* A kept empty span is on no sweep queue: mark bits a conservative
+         * pointer set on it since are stale, and would make the next
+         * objects in those slots black and never scanned. */
+        for (unsigned w = 0; w < GC_MARK_WORDS; w++)
+            atomic_store_explicit(&s->gcmarks[w], 0, memory_order_relaxed);
     } else {
         s = mheap_alloc(&nm->heap, class_to_npages[sc % NUM_SIZE_CLASSES]);
         span_init_class(s, sc);
@@ -106,6 +111,7 @@ struct span *mcentral_grab_gc(struct mcache *c, unsigned sc)
         hand_out(c, s, sc);
     s->sweepgen = mem.sweepgen;
     mem_gc_took((int64_t)(s->nelems - s->nalloc) * s->elemsize);
+    if (mem_gc_over_goal()) c->yield = true; /* gort_new waits after allocating */
     return s;
 }
 

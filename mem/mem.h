@@ -176,7 +176,8 @@ struct span {
     int64_t free_since; /* free span: when it was freed (scavenger) */
 
     /* The collector's part (GC spans only; see "Collected spans" above). */
-    uint32_t sweepgen; /* == mem.sweepgen: swept this cycle; + 2 behind: not yet */
+    uint32_t sweepgen;  /* == mem.sweepgen: swept this cycle; + 2 behind: not yet */
+    struct span *qnext; /* GC spans: link in a struct spanq (its queue's lock) */
     _Atomic uint64_t gcmarks[GC_MARK_WORDS]; /* bit i: object i reached (large: bit 0) */
 };
 _Static_assert(offsetof(struct span, free) == 0, "fast-path fields first");
@@ -192,7 +193,7 @@ struct arena {
     uint8_t *markbits;  /* reserved for the collector: 1 bit per 8 bytes, lazily mapped */
 };
 
-/* A singly linked span queue (through s->next) with its tail, for O(1)
+/* A singly linked span queue (through s->qnext) with its tail, for O(1)
  * splicing at mark termination. */
 struct spanq {
     struct span *head, *tail;
@@ -201,8 +202,7 @@ struct spanq {
 
 static inline void spanq_push(struct spanq *q, struct span *s)
 {
-    s->next = q->head;
-    s->prev = NULL;
+    s->qnext = q->head;
     q->head = s;
     if (!q->tail) q->tail = s;
     q->n++;
@@ -211,10 +211,10 @@ static inline struct span *spanq_pop(struct spanq *q)
 {
     struct span *s = q->head;
     if (!s) return NULL;
-    q->head = s->next;
+    q->head = s->qnext;
     if (!q->head) q->tail = NULL;
     q->n--;
-    s->next = NULL;
+    s->qnext = NULL;
     return s;
 }
 /* Append all of *from to *to; *from becomes empty. */
@@ -222,7 +222,7 @@ static inline void spanq_splice(struct spanq *to, struct spanq *from)
 {
     if (!from->head) return;
     if (to->tail)
-        to->tail->next = from->head;
+        to->tail->qnext = from->head;
     else
         to->head = from->head;
     to->tail = from->tail;
@@ -242,7 +242,7 @@ struct mheap {
     uint64_t pages_inuse, pages_free, pages_released; /* released ⊆ free */
     uint64_t large_nalloc, large_nfree, large_bytes, large_bytes_freed;
     uint64_t released_total;    /* bytes ever returned to the kernel */
-    struct spanq large_gc;      /* large GC objects (through s->next) */
+    struct spanq large_gc;      /* large GC objects */
     struct spanq large_unswept; /* ... from the last mark termination, not yet swept */
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -311,6 +311,7 @@ struct mem_global {
                                              pacer's measure (gc/pacer) */
     _Atomic int64_t gc_trigger;           /* heap_live at which the next cycle starts */
     _Atomic uintptr_t arena_lo, arena_hi; /* every arena lies within (they only widen) */
+    _Atomic int64_t gc_goal; /* the pacer's heap goal: allocators wait past it while marking */
     struct node_mem *nodes[MEM_MAX_NODES];
 };
 extern struct mem_global mem GORT_HIDDEN;
@@ -542,11 +543,27 @@ void mem_gc_manual_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), voi
 void mem_gc_for_each_span(void (*fn)(struct span *s, void *arg), void *arg);
 /* Allocate black: p was just allocated while the collector marks. */
 void mem_gc_mark_new(void *p);
-/* The address range of gort's own tables in .bss that hold no GC pointers
- * and are too large to scan (the arena map). */
-void mem_gc_unscanned(uintptr_t *lo, uintptr_t *hi);
+/* The address ranges of gort's own data that must not be scanned: tables
+ * too large to scan that hold no object pointers (the arena map), and the
+ * allocator's state, whose arena bounds point at objects. Fills r, returns
+ * how many (at most MEM_GC_UNSCANNED). */
+#define MEM_GC_UNSCANNED 2
+int mem_gc_unscanned(uintptr_t (*r)[2]);
+
+/* True when the collector marks and the heap is past its goal: the
+ * allocating goroutine should wait for the cycle (gc_throttle) once its
+ * allocation is done and it holds no runtime lock. */
+static inline bool mem_gc_over_goal(void)
+{
+    return GORT_UNLIKELY(gort__gc_barrier) &&
+           atomic_load_explicit(&mem.heap_live, memory_order_relaxed) >
+               atomic_load_explicit(&mem.gc_goal, memory_order_relaxed);
+}
 
 /* Implemented by gc/ (gc/gc.c): */
+/* Wait (bounded) while the collector marks and the heap is past its goal:
+ * Go parks such an assist until the cycle ends. From a goroutine, no lock. */
+void gc_throttle(void);
 /* The collector's fields of memstats (num_gc, pauses, CPU fraction). */
 void gc_read_stats(gort_memstats *out);
 /* heap_live reached gc_trigger: start a cycle if none runs. Any thread. */

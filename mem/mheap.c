@@ -213,6 +213,10 @@ static struct span *alloc_locked(struct mheap *h, uint32_t npages)
     }
     s->needzero = s->scavenged ? 0 : 1;
     s->scavenged = 0;
+    /* No longer free: the caller sets its real state after dropping the
+     * lock, and meanwhile a neighbour being freed must not merge with it
+     * (mergeable) nor the collector take it for an object's span. */
+    s->state = SPAN_DEAD;
     h->pages_inuse += npages;
     set_all_pages(s);
     return s;

@@ -34,6 +34,19 @@ static struct span *const EMPTY = &mem_empty_span;
 
 /* ---- small spans ------------------------------------------------------------------ */
 
+/* Not __builtin_popcountll: without -mpopcnt gcc calls libgcc's
+ * __popcountdi2, which links into the program's own .text, where the
+ * preemption signal takes it for user code and would stop the goroutine
+ * in the middle of the allocator (sched/preempt.c: gort's code must not call
+ * out to code linked into the executable). */
+static inline uint32_t popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
+}
+
 bool sweep_span(struct span *s, bool keep)
 {
     uint64_t freebits[GC_MARK_WORDS] = {0};
@@ -46,8 +59,8 @@ bool sweep_span(struct span *s, bool keep)
     uint32_t live = 0; /* marked, carved, not free */
     for (uint32_t w = 0; w < GC_MARK_WORDS && w * 64 < ncarved; w++) {
         uint64_t carved = ncarved - w * 64 >= 64 ? ~0ULL : (1ULL << (ncarved - w * 64)) - 1;
-        live += (uint32_t)__builtin_popcountll(
-            atomic_load_explicit(&s->gcmarks[w], memory_order_relaxed) & ~freebits[w] & carved);
+        live += popcount64(atomic_load_explicit(&s->gcmarks[w], memory_order_relaxed) &
+                           ~freebits[w] & carved);
     }
     uint32_t freed = s->nalloc - live; /* nalloc counted the carved, non-free blocks */
     if (freed) {
@@ -236,6 +249,31 @@ void mem_gc_mark_new(void *p)
     if (s) span_mark(s, idx);
 }
 
+/* The allocated objects of a small manual span, in runs: a block whose
+ * first word decodes (mem.secret) to NULL or into its own span is a free
+ * block (on the owner's list, a remote chain or a batch: gort_free's
+ * double-free test), whose stale contents must not keep objects alive. A
+ * live object whose first word happens to equal such a value is skipped
+ * (conservatively, the same odds as gort_free's false double-free alarm). */
+static void manual_objects(struct span *s, uintptr_t lo, uintptr_t hi,
+                           void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    uintptr_t size = __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
+    uintptr_t end = s->base + __atomic_load_n(&s->spanbytes, __ATOMIC_RELAXED);
+    if (!size || end > hi + size || end <= lo) { /* changing under us: scan it all */
+        fn(lo, hi, arg);
+        return;
+    }
+    uintptr_t run = 0; /* start of the current run of live objects, 0: none */
+    for (uintptr_t b = lo; b + size <= hi; b += size) {
+        uintptr_t d = *(volatile uintptr_t *)b ^ mem.secret;
+        bool isfree = d == 0 || d - s->base < end - s->base;
+        if (isfree && run) fn(run, b, arg), run = 0;
+        if (!isfree && !run) run = b;
+    }
+    if (run) fn(run, hi, arg);
+}
+
 void mem_gc_manual_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
 {
     mem_init();
@@ -264,8 +302,10 @@ void mem_gc_manual_ranges(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), voi
                     if (st == SPAN_SMALL) {
                         uintptr_t carve = __atomic_load_n(&s->carve, __ATOMIC_RELAXED);
                         if (carve >= page && carve < hi) hi = carve;
+                        manual_objects(s, page, hi, fn, arg);
+                    } else if (hi > page) {
+                        fn(page, hi, arg);
                     }
-                    if (hi > page) fn(page, hi, arg);
                 }
                 i += np; /* past the arena's end: the loop ends */
             }
@@ -284,21 +324,26 @@ void mem_gc_for_each_span(void (*fn)(struct span *s, void *arg), void *arg)
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
             struct mcentral *mc = &nm->central[sc];
             rlock_acquire(&mc->lock);
-            for (struct span *s = mc->partial.head; s; s = s->next)
+            for (struct span *s = mc->partial.head; s; s = s->qnext)
                 fn(s, arg);
-            for (struct span *s = mc->full.head; s; s = s->next)
+            for (struct span *s = mc->full.head; s; s = s->qnext)
                 fn(s, arg);
             rlock_release(&mc->lock);
         }
         rlock_acquire(&nm->heap.lock);
-        for (struct span *s = nm->heap.large_gc.head; s; s = s->next)
+        for (struct span *s = nm->heap.large_gc.head; s; s = s->qnext)
             fn(s, arg);
         rlock_release(&nm->heap.lock);
     }
 }
 
-void mem_gc_unscanned(uintptr_t *lo, uintptr_t *hi)
+int mem_gc_unscanned(uintptr_t (*r)[2])
 {
-    *lo = (uintptr_t)mem_arena_map;
-    *hi = (uintptr_t)(mem_arena_map + ARENA_MAP_LEN);
+    /* The arena map, and mem itself: arena_lo/arena_hi hold heap addresses
+     * (the first object of the lowest arena would never be collected). */
+    r[0][0] = (uintptr_t)mem_arena_map;
+    r[0][1] = (uintptr_t)(mem_arena_map + ARENA_MAP_LEN);
+    r[1][0] = (uintptr_t)&mem;
+    r[1][1] = (uintptr_t)(&mem + 1);
+    return 2;
 }

@@ -30,13 +30,15 @@
  * is taken from the idle list (pidleget wakes it): an idle program costs
  * nothing.
  *
- * Why so few passes: on a machine whose CPUs are all busy each wake-up
- * costs sysmon its turn on a CPU, and the kernel (EEVDF, HZ=250, measured
- * on a 2-CPU VM with Linux 6.18) runs about one wake-up in 200 up to a tick
- * (4 ms) late when the thread wakes every 20-100 us, against none in 2000
- * at one per millisecond. Polling at 20 us beside hogged Ps (35% of a CPU
- * in sysmon) made 1-2% of 1 ms sleeps 3.5 ms late; the late wakes that
- * remain are sysmon's own, delayed by the kernel, not decisions of ours.
+ * Why so few passes: while every CPU is busy the kernel runs some of
+ * sysmon's wake-ups late. Traced on a 2-CPU VM (Linux 6.18, EEVDF,
+ * HZ=250): about 3 in 1000 wait for the next tick (up to 4 ms) because the
+ * hog on that CPU is not preempted for the woken sysmon, or a kernel thread
+ * (kdamond, kworker) runs first. Each such wake-up that spans a timer's
+ * due time makes that timer late, so late timers grow with sysmon's rate:
+ * polling at 20 us beside hogged Ps (22000 wake-ups/s, a third of a CPU)
+ * made 5-10% of 1 ms sleeps 3.5 ms late; at ~2000/s, under 1%. The rest is
+ * the kernel's, not sysmon's decisions.
  */
 #include <signal.h>
 
@@ -81,11 +83,13 @@ static void sysmon_pause(int64_t now, int64_t delay)
      * claimed the previous pause late may still land after this store:
      * one early pass, nothing lost. */
     atomic_store_explicit(&kick, 0, memory_order_relaxed);
-    /* Seq_cst store, then the timers read again: the Dekker pair with
-     * sysmon_timer_added (its caller publishes the timer, fences, then
-     * reads until). Either the adder sees this end and kicks, or the
-     * second timers_earliest sees its timer and shortens the pause. */
-    atomic_store_explicit(&until, end, memory_order_seq_cst);
+    /* Relaxed store, seq_cst fence, then the timers read again: the
+     * Dekker pair with sysmon_timer_added, whose caller publishes its
+     * timer, fences (seq_cst), then reads until. Either the adder sees
+     * this end and kicks, or the second timers_earliest sees its timer and
+     * shortens the pause. */
+    atomic_store_explicit(&until, end, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
     int64_t again = now + pause_for(now, delay, timers_earliest());
     if (again < end) {
         end = again;
@@ -113,14 +117,18 @@ GORT_HIDDEN void sysmon_timer_added(int64_t when);
 void sysmon_timer_added(int64_t when)
 {
     int64_t end = atomic_load_explicit(&until, memory_order_relaxed);
-    if (end == 0 || when >= end - SYSMON_MIN_DELAY) return;
-    /* Relaxed CAS: it only elects the one kicker of this pause. */
-    if (!atomic_compare_exchange_strong_explicit(&until, &end, 0, memory_order_relaxed,
-                                                 memory_order_relaxed))
-        return;
-    /* Release: pairs with the acquire load in sysmon_pause. */
-    atomic_store_explicit(&kick, 1, memory_order_release);
-    ki_futex_wake(&kick, 1);
+    while (end != 0 && when < end - SYSMON_MIN_DELAY) {
+        /* Relaxed CAS: it only elects the one kicker of this pause. A
+         * failure reloads end: sysmon shortened the pause meanwhile, or
+         * another adder claimed it, or the pause ended. */
+        if (atomic_compare_exchange_weak_explicit(&until, &end, 0, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            /* Release: pairs with the acquire load in sysmon_pause. */
+            atomic_store_explicit(&kick, 1, memory_order_release);
+            ki_futex_wake(&kick, 1);
+            return;
+        }
+    }
 }
 
 static void sysmon(void *arg)

@@ -68,6 +68,7 @@ check() {
         have_cmd go || need golang-go "go"
         have_header mimalloc.h || need libmimalloc-dev "mimalloc.h"
         have_header jemalloc/jemalloc.h || need libjemalloc-dev "jemalloc/jemalloc.h"
+        have_header gc.h || need libgc-dev "gc.h"
     fi
 }
 
