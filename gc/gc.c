@@ -82,7 +82,9 @@ static void pace(void)
         if (room < goal) goal = room > marked + (1 << 20) ? room : marked + (1 << 20);
     }
     gc.heap_goal = goal;
-    atomic_store_explicit(&mem.gc_goal, goal, memory_order_relaxed);
+    /* Allocators wait past the goal plus a tenth (room for the cycle to end). */
+    atomic_store_explicit(&mem.gc_goal, goal == INT64_MAX ? goal : goal + goal / 10,
+                          memory_order_relaxed);
     int64_t trigger = goal == INT64_MAX ? INT64_MAX : marked + (goal - marked) / 10 * 7;
     atomic_store_explicit(&mem.gc_trigger, trigger, memory_order_relaxed);
 }
