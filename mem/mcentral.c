@@ -90,19 +90,23 @@ struct span *mcentral_grab_gc(struct mcache *c, unsigned sc)
     struct span *s;
     for (;;) {
         bool unswept = false;
-        /* Counted before the pop: see mem.sweepers. Relaxed would let the
-         * increment pass the pop; seq_cst pairs with mem_gc_sweep_done. */
-        atomic_fetch_add(&mem.sweepers, 1);
+        /* Lazy sweeping only while spans wait for it (the hint is exact for
+         * threads holding a P: it changes with the world stopped), so that
+         * the common refill pays no RMW on the shared sweepers counter. A
+         * sweeper is counted before its pop (see mem.sweepers); seq_cst
+         * pairs with mem_gc_sweep_done. */
+        bool lazy = atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0;
+        if (lazy) atomic_fetch_add(&mem.sweepers, 1);
         rlock_acquire(&mc->lock);
         s = spanq_pop(&mc->partial);
-        if (!s && (s = spanq_pop(&mc->unswept))) unswept = true;
+        if (!s && lazy && (s = spanq_pop(&mc->unswept))) unswept = true;
         rlock_release(&mc->lock);
         /* Relaxed: a hint for background sweepers (mem_gc_sweep_one). */
         if (unswept) atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
         /* Lazy sweep (Go's mcentral.cacheSpan): sweep what this class
          * has left before taking more pages. */
         bool mine = !s || !unswept || sweep_span(s, true); /* has free objects: ours */
-        atomic_fetch_sub(&mem.sweepers, 1);
+        if (lazy) atomic_fetch_sub(&mem.sweepers, 1);
         if (mine) break;
     }
     if (!s)
