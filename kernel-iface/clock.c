@@ -6,12 +6,19 @@
  * never goes backwards, counts from an arbitrary origin (boot).
  * ki_nanosleep sleeps to an absolute MONOTONIC deadline so that a stream of
  * signals (EINTR) cannot stretch the sleep by re-adding the remainder.
+ * ki_thread_timer_*: a per-thread one-shot alarm (the preemption alarm of
+ * sched/preempt.c), through the raw system calls: glibc's timer_create would
+ * hand back its own timer_t, and the kernel's id is all we need.
  * Callers: any thread; ki_nanotime also from signal handlers.
  */
 #include "kernel-iface/ki.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -58,4 +65,34 @@ void ki_nanosleep(int64_t ns)
     /* clock_nanosleep returns the error number; errno is not involved. */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &dl, NULL) == EINTR) {
     }
+}
+
+int ki_thread_timer_create(pid_t tid, int sig, void *value, int *id)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = sig;
+    sev.sigev_value.sival_ptr = value;
+    sev._sigev_un._tid = tid;
+    int kid = -1;
+    long r = syscall(SYS_timer_create, (long)CLOCK_MONOTONIC, &sev, &kid);
+    if (r < 0) return -errno;
+    *id = kid;
+    return 0;
+}
+
+int ki_thread_timer_set(int id, int64_t when_ns)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(when_ns / 1000000000);
+    its.it_value.tv_nsec = (long)(when_ns % 1000000000);
+    long r = syscall(SYS_timer_settime, (long)id, (long)TIMER_ABSTIME, &its, NULL);
+    return r < 0 ? -errno : 0;
+}
+
+void ki_thread_timer_delete(int id)
+{
+    syscall(SYS_timer_delete, (long)id);
 }

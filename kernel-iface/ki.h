@@ -48,6 +48,15 @@ int64_t ki_thread_cputime(void);  /* CLOCK_THREAD_CPUTIME_ID in ns */
 int64_t ki_process_cputime(void); /* CLOCK_PROCESS_CPUTIME_ID in ns */
 /* Sleep on this thread for ns nanoseconds, resuming after EINTR. */
 void ki_nanosleep(int64_t ns);
+/* A CLOCK_MONOTONIC POSIX timer that sends signal sig, with si_code SI_TIMER
+ * and si_value.sival_ptr = value, to the thread tid alone (SIGEV_THREAD_ID).
+ * Stores the kernel's timer id in *id; returns 0 or -errno. Timers are not
+ * inherited across fork. */
+int ki_thread_timer_create(pid_t tid, int sig, void *value, int *id);
+/* Arm timer id to fire once at the absolute CLOCK_MONOTONIC time when_ns
+ * (0: disarm). Returns 0 or -errno. */
+int ki_thread_timer_set(int id, int64_t when_ns);
+void ki_thread_timer_delete(int id);
 
 /* ---- threads (thread.c) ----------------------------------------------- */
 

@@ -12,6 +12,8 @@
  *                    B, KiB, MiB, GiB or TiB suffix, or off (default)
  *   GORT_DEBUG       comma-separated key=value: schedtrace=MS, scheddetail=0|1,
  *                    asyncpreemptoff=0|1 (no SIGURG preemption; cooperative only),
+ *                    preemptalarmoff=0|1 (no per-thread alarms: sysmon alone
+ *                    sends preemption signals, as in Go),
  *                    gctrace=0|1, gccheckmark=0|1, gcstoptheworld=0|1
  * A malformed value is an error that names the variable, never a silent
  * default: the process prints it and exits with status 2.
@@ -79,11 +81,10 @@ static bool *debug_flag(const char *key)
     static const struct {
         const char *key;
         bool *flag;
-    } flags[] = {{"scheddetail", &cfg.scheddetail},
-                 {"asyncpreemptoff", &cfg.asyncpreemptoff},
-                 {"gctrace", &cfg.gctrace},
-                 {"gccheckmark", &cfg.gccheckmark},
-                 {"gcstoptheworld", &cfg.gcstoptheworld}};
+    } flags[] = {
+        {"scheddetail", &cfg.scheddetail},         {"asyncpreemptoff", &cfg.asyncpreemptoff},
+        {"preemptalarmoff", &cfg.preemptalarmoff}, {"gctrace", &cfg.gctrace},
+        {"gccheckmark", &cfg.gccheckmark},         {"gcstoptheworld", &cfg.gcstoptheworld}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(key, flags[i].key)) return flags[i].flag;
     return NULL;
@@ -143,7 +144,7 @@ static void load_debug(const char *s)
         } else {
             snprintf(msg, sizeof msg,
                      "GORT_DEBUG: unknown setting \"%s\" (known: schedtrace, scheddetail, "
-                     "asyncpreemptoff, gctrace, gccheckmark, gcstoptheworld)",
+                     "asyncpreemptoff, preemptalarmoff, gctrace, gccheckmark, gcstoptheworld)",
                      kv);
             bad(msg);
         }

@@ -64,6 +64,18 @@ bool note_tsleep(struct note *n, int64_t ns)
     return true;
 }
 
+bool note_tsleep_spin(struct note *n, int64_t spin_ns, int64_t ns)
+{
+    int64_t start = ki_nanotime();
+    do {
+        /* Acquire: as note_sleep. */
+        if (atomic_load_explicit(&n->key, memory_order_acquire)) return true;
+        for (int i = 0; i < 30; i++)
+            __builtin_ia32_pause();
+    } while (ki_nanotime() - start < spin_ns);
+    return note_tsleep(n, ns - (ki_nanotime() - start));
+}
+
 void note_wakeup(struct note *n)
 {
     /* Release: pairs with note_sleep's acquire load. */

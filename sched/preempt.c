@@ -6,11 +6,30 @@
  * flight per thread (m->preempt_sig). Callers: sysmon (time slice over,
  * overdue timers) and stop_the_world.
  *
+ * The alarm (better than Go where Linux allows): sysmon is a thread like any
+ * other, and while every CPU is busy the kernel sometimes runs its wake-up
+ * a tick late (see sysmon.c), so a sleeper behind a hog woke milliseconds
+ * late. A goroutine preempted once is likely to hog again (g->hog, cleared
+ * when it parks), so the M about to run it arms a per-thread POSIX timer
+ * (SIGEV_THREAD_ID: the kernel's timer interrupt signals this thread
+ * itself, no other thread has to be scheduled) for its P's earliest timer
+ * or the end of its slice, whichever is first; a timer that becomes the P's
+ * earliest while the hog runs brings it forward (timer.c), and leaving the
+ * hog disarms it. One timer_settime per hog resumption, none for goroutines
+ * that park. Sysmon still does everything it did (first preemptions, Ps in
+ * blocking regions, timers reset from other Ps). GORT_DEBUG=preemptalarmoff=1
+ * turns the alarm off.
+ *
  * Deciding: the handler runs on the thread's alternate stack and acts only
  * on its own signals (SI_TKILL from this process while m->preempt_sig was
- * set); any other SIGURG goes to the handler the program installed, before
- * gort started or later (preempt_check_handler re-installs ours and keeps
- * theirs to forward to). Its own signal preempts the goroutine only at a
+ * set, and the alarm: SI_TIMER naming this thread's M, while the goroutine
+ * it was armed for runs and its time has come); any other SIGURG goes to
+ * the handler the program installed, before gort started or later
+ * (preempt_check_handler re-installs ours and keeps theirs to forward to).
+ * SIGURG is not queued: a request that arrives while another SIGURG is
+ * pending is merged into it, so whichever SIGURG comes first consumes the
+ * request flag; the program's handler may then see a spurious SIGURG of
+ * ours, as Go programs may. Its own signal preempts the goroutine only at a
  * safe point:
  *   - the thread runs a goroutine (not the scheduler) that is still marked,
  *     holds a P, is not in a blocking region and not pinned (m->locks);
@@ -79,6 +98,7 @@ static struct code_range ranges[MAX_CODE_RANGES];
 static _Atomic int nranges;
 static struct rlock ranges_lock; /* serialises writers */
 static bool async_enabled;
+static bool alarms_enabled; /* async_enabled and not GORT_DEBUG=preemptalarmoff=1 */
 
 /* The program's SIGURG action, forwarded to. Double-buffered: the single
  * writer (preempt_init, then sysmon) fills the slot not in use and
@@ -87,7 +107,12 @@ static bool async_enabled;
 static struct sigaction user_urg[2];
 static _Atomic int user_urg_idx;
 
-static _Atomic uint64_t npreempt_async, npreempt_unsafe;
+static _Atomic uint64_t npreempt_async, npreempt_unsafe, npreempt_alarm;
+
+/* A signal this much before the alarm's time still counts (timer
+ * granularity); an alarm is never armed closer than ALARM_MIN_NS ahead. */
+#define ALARM_EARLY_NS 2000
+#define ALARM_MIN_NS   5000
 
 /* ---- what is user code ---------------------------------------------------- */
 
@@ -228,20 +253,46 @@ static bool safe_point(struct m *m, struct g *gp, const ucontext_t *uc)
     return in_user_code(pc);
 }
 
+/* Whether the alarm signal that just arrived is due: the alarm was armed
+ * for the goroutine still running here, and its time has come (a signal
+ * from an earlier arming may still arrive after a re-arm). */
+static bool alarm_due(struct m *m, struct g *gp)
+{
+    /* The fields are this thread's own; the fence keeps the compiler from
+     * using values read before the signal. */
+    atomic_signal_fence(memory_order_acquire);
+    int64_t at = m->alarm_at;
+    if (!gp || m->alarm_g != gp || at == 0) return false;
+    return ki_nanotime() >= at - ALARM_EARLY_NS;
+}
+
 /* Signal handler: touches only the interrupted goroutine's stack below its
- * red zone and the signal frame. */
+ * red zone and the signal frame.
+ *
+ * Which SIGURGs are gort's: a tgkill from this process while a request was
+ * in flight (m->preempt_sig), and this thread's alarm (SI_TIMER with the
+ * M as its value). SIGURG is a standard signal: while one is pending a
+ * second one to the same thread is dropped, so a request may arrive as the
+ * alarm's signal or as the program's. Hence the request flag is consumed
+ * by whichever SIGURG comes first, and then acted on. */
 __attribute__((no_sanitize("address"))) static void sigurg_handler(int sig, siginfo_t *info,
                                                                    void *uctx)
 {
     struct m *m = gort_m();
-    bool ours = m && info->si_code == SI_TKILL && info->si_pid == getpid() &&
-                atomic_exchange_explicit(&m->preempt_sig, 0, memory_order_acquire);
-    if (!ours) {
-        forward(sig, info, uctx);
-        return;
-    }
+    /* Acquire: pairs with the sender's exchange (the mark before it). */
+    bool requested = m && atomic_exchange_explicit(&m->preempt_sig, 0, memory_order_acquire);
+    bool alarm = m && info->si_code == SI_TIMER && info->si_value.sival_ptr == m;
+    bool tkill = requested && info->si_code == SI_TKILL && info->si_pid == getpid();
+    if (!tkill && !alarm) forward(sig, info, uctx);
+    if (!requested && !alarm) return;
     struct g *gp = m->curg;
-    if (!gp || !atomic_load_explicit(&gp->preempt, memory_order_relaxed)) return;
+    if (!gp) return;
+    if (alarm && alarm_due(m, gp)) {
+        /* Relaxed: this thread's own goroutine, read back below. */
+        atomic_store_explicit(&gp->preempt, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&npreempt_alarm, 1, memory_order_relaxed);
+    }
+    if (!atomic_load_explicit(&gp->preempt, memory_order_relaxed)) return;
     ucontext_t *uc = uctx;
     if (!safe_point(m, gp, uc)) {
         atomic_fetch_add_explicit(&npreempt_unsafe, 1, memory_order_relaxed);
@@ -253,6 +304,76 @@ __attribute__((no_sanitize("address"))) static void sigurg_handler(int sig, sigi
     uc->uc_mcontext.gregs[REG_RSP] = (greg_t)nsp;
     uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gort__async_preempt;
     atomic_fetch_add_explicit(&npreempt_async, 1, memory_order_relaxed);
+}
+
+/* ---- the alarm -------------------------------------------------------------- */
+
+void preempt_alarm_arm(struct m *m, struct p *p, struct g *gp)
+{
+    if (!alarms_enabled || m->alarm_state == ALARM_FAILED) return;
+    if (m->alarm_state == ALARM_NONE) {
+        if (ki_thread_timer_create(m->tid, SIGURG, m, &m->alarm_id) < 0) {
+            m->alarm_state = ALARM_FAILED; /* sysmon still preempts */
+            return;
+        }
+        m->alarm_state = ALARM_READY;
+    }
+    int64_t now = ki_nanotime();
+    int64_t when = now + cfg.timeslice_ns;
+    /* Relaxed: a timer added meanwhile by another P to this heap (a reset
+     * from afar) is sysmon's to notice, as without the alarm. */
+    int64_t tw = atomic_load_explicit(&p->timer0when, memory_order_relaxed);
+    if (tw && tw < when) when = tw;
+    if (when < now + ALARM_MIN_NS) when = now + ALARM_MIN_NS;
+    /* Fields first, then the timer: a signal can only come after the
+     * syscall, and the handler on this thread sees these stores. */
+    m->alarm_g = gp;
+    m->alarm_at = when;
+    atomic_signal_fence(memory_order_release);
+    if (ki_thread_timer_set(m->alarm_id, when) < 0) {
+        m->alarm_at = 0;
+        m->alarm_g = NULL;
+    }
+}
+
+void preempt_alarm_timer_added(struct m *m, int64_t when)
+{
+    if (!m->alarm_g || when >= m->alarm_at) return;
+    int64_t now = ki_nanotime();
+    if (when < now + ALARM_MIN_NS) when = now + ALARM_MIN_NS;
+    m->alarm_at = when;
+    atomic_signal_fence(memory_order_release);
+    if (ki_thread_timer_set(m->alarm_id, when) < 0) {
+        m->alarm_at = 0;
+        m->alarm_g = NULL;
+    }
+}
+
+void preempt_alarm_disarm(struct m *m)
+{
+    int64_t at = m->alarm_at;
+    m->alarm_g = NULL;
+    m->alarm_at = 0;
+    atomic_signal_fence(memory_order_release);
+    /* Fired already (the usual case: it is what preempted the hog): no
+     * system call. A signal still on its way finds alarm_g cleared. */
+    if (at > ki_nanotime()) ki_thread_timer_set(m->alarm_id, 0);
+}
+
+void preempt_alarm_delete(struct m *m)
+{
+    if (m->alarm_state == ALARM_READY) ki_thread_timer_delete(m->alarm_id);
+    m->alarm_state = ALARM_NONE;
+    m->alarm_at = 0;
+    m->alarm_g = NULL;
+}
+
+/* fork(): the child has no timers; its one M makes a new one when needed. */
+void preempt_alarm_fork_child(struct m *m)
+{
+    m->alarm_state = ALARM_NONE;
+    m->alarm_at = 0;
+    m->alarm_g = NULL;
 }
 
 /* Called by the trampoline on the preempted goroutine's stack. */
@@ -314,6 +435,7 @@ void preempt_init(void)
     struct find_arg a = {0, false, false};
     dl_iterate_phdr(find_object, &a);
     async_enabled = !cfg.asyncpreemptoff && a.found && !a.is_static;
+    alarms_enabled = async_enabled && !cfg.preemptalarmoff;
     struct sigaction old;
     if (ki_signal_install(SIGURG, sigurg_handler, &old) < 0)
         gort__fatal("cannot install the SIGURG handler");
@@ -337,4 +459,10 @@ void gort__preempt_stats(uint64_t *async, uint64_t *unsafe)
 {
     *async = atomic_load(&npreempt_async);
     *unsafe = atomic_load(&npreempt_unsafe);
+}
+
+/* For tests: how many alarms found their goroutine still running when due. */
+uint64_t gort__preempt_alarms(void)
+{
+    return atomic_load(&npreempt_alarm);
 }

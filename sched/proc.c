@@ -345,6 +345,10 @@ static inline void execute_prep(struct m *m, struct p *p, struct g *gp, bool inh
     gp->m = m;
     m->curg = gp;
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
+    /* A goroutine preempted last time it ran: a kernel timer preempts it on
+     * time, for its P's next timer or the end of its slice, whether sysmon
+     * gets a CPU then or not (preempt.c, "The alarm"). */
+    if (GORT_UNLIKELY(gp->hog)) preempt_alarm_arm(m, p, gp);
     /* Relaxed store: sysmon samples the tick to see that the P moved on. */
     if (!inherit) __atomic_store_n(&p->schedtick, p->schedtick + 1, __ATOMIC_RELAXED);
 }
@@ -395,6 +399,7 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
     struct p *p = m->p;
     struct g *next = NULL;
     bool inherit = false;
+    if (GORT_UNLIKELY(m->alarm_g != NULL)) preempt_alarm_disarm(m);
     if (GORT_LIKELY(!m->lockedg && !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)))
         next = pick_local(p, &inherit);
     m->post = act;
@@ -955,6 +960,7 @@ static _Noreturn void mexit(struct m *m)
     sched.mcount--;
     checkdead(); /* we may have been the last M running */
     rlock_release(&sched.lock);
+    preempt_alarm_delete(m);
     ki_sigaltstack_free();
     gort__tls_m = NULL;
     pthread_exit(NULL);
@@ -1197,6 +1203,7 @@ static void fork_child(void)
     if (!self) return;
     self->tid = ki_gettid();
     atomic_store(&self->preempt_sig, 0); /* pending signals are not inherited */
+    preempt_alarm_fork_child(self);
     self->alllink = NULL;
     self->spinning = false;
     self->schedlink = NULL;
@@ -1329,6 +1336,7 @@ static uint64_t newproc(void (*fn)(void *), void *arg, bool system)
     gp->defers = NULL;
     gp->trytop = NULL;
     gp->system = system;
+    gp->hog = 0;
     /* Not scanned in any cycle yet; made while the collector marks, it
      * counts as scanned and its argument is shaded (gc/roots.c). */
     atomic_store_explicit(&gp->gcscan, 0, memory_order_relaxed);
@@ -1368,6 +1376,7 @@ void sched_preempt_yield(void)
     struct g *gp = m ? m->curg : NULL;
     if (!gp || !m->p || m->locks) return; /* the mark stays for later */
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
+    gp->hog = 1; /* until it parks */
     /* Overdue timers first (what sysmon may have preempted us for): the
      * goroutines they wake go to runnext and run before the queue. */
     struct p *p = m->p;
@@ -1388,6 +1397,7 @@ void gopark(unlock_fn unlockf, void *arg, enum waitreason why)
     if (GORT_UNLIKELY(!m->p))
         gort__fatal("a blocking gort call was made inside gort_blocking_begin/end");
     gp->waitreason = why;
+    gp->hog = 0;
     gsched(gp, POST_PARK, unlockf, arg);
 }
 
@@ -1624,6 +1634,8 @@ static bool take_syscall_ps(void)
  * cooperative mark) and stop in the scheduler. The stopper asks again
  * every 100 us until all have stopped: a goroutine inside libc when the
  * signal came stops at the next attempt or at its next gort call. */
+#define STOP_SPIN_NS (50 * 1000)
+
 static void stop_the_world(struct m *m)
 {
     rlock_acquire(&sched.lock);
@@ -1644,13 +1656,19 @@ static void stop_the_world(struct m *m)
         /* Retry soon at first (a goroutine just resumed from a preemption
          * is still in gort's code), then every 100 us as Go does. */
         int64_t retry = 10 * 1000;
-        while (!note_tsleep(&sched.stopnote, retry)) {
+        /* The first wait is usually tens of microseconds (a signal and a
+         * switch on a busy CPU): watch for it rather than sleep, unless the
+         * goroutines we wait for need this CPU. Then retry from 20 us. */
+        bool stopped = cfg.ncpu > 1 ? note_tsleep_spin(&sched.stopnote, STOP_SPIN_NS, STOP_SPIN_NS)
+                                    : note_tsleep(&sched.stopnote, retry);
+        while (!stopped) {
             if (retry < 100 * 1000) retry *= 2;
             rlock_acquire(&sched.lock);
             bool done = take_syscall_ps();
             rlock_release(&sched.lock);
             if (done) break;
             preemptall();
+            stopped = note_tsleep(&sched.stopnote, retry);
         }
         note_clear(&sched.stopnote);
     }

@@ -86,6 +86,10 @@ struct note {
 void note_sleep(struct note *n);
 /* Sleep at most ns; true when woken, false on timeout. */
 bool note_tsleep(struct note *n, int64_t ns);
+/* note_tsleep, watching the note for up to spin_ns first (included in ns):
+ * for a wake-up due within microseconds, when a futex sleep would cost more
+ * than the wait (an idle CPU's wake-up from halt takes tens of us in a VM). */
+bool note_tsleep_spin(struct note *n, int64_t spin_ns, int64_t ns);
 void note_wakeup(struct note *n);
 static inline void note_clear(struct note *n)
 {
@@ -164,6 +168,10 @@ struct g {
      * and by whoever is about to run the G (execute_prep, blocking_end). */
     _Atomic uint32_t gcscan;
     uint8_t system; /* a runtime goroutine (the collector's): not counted */
+    /* Preempted at its last run and not parked since: likely to run long
+     * again, so the M that runs it arms its preemption alarm (preempt.c).
+     * Touched only by the M running the G. */
+    uint8_t hog;
     /* In a blocking region: the caller's stack pointer at
      * gort_blocking_begin and its callee-saved registers (rbx, rbp,
      * r12-r15), saved by the assembly entry (switch.S) for the collector,
@@ -213,6 +221,14 @@ struct m {
     /* 1 while a preemption SIGURG sent to this thread is undelivered: set by
      * the sender, exchanged to 0 by the handler (one signal in flight). */
     _Atomic uint32_t preempt_sig;
+    /* The preemption alarm (preempt.c): a kernel timer that sends SIGURG to
+     * this thread alone, armed while it runs a hog, for the end of its slice
+     * or its P's earliest timer. Owned by this thread; its handler reads
+     * alarm_g and alarm_at (same thread: signal fences suffice). */
+    uint8_t alarm_state; /* ALARM_NONE, ALARM_READY, ALARM_FAILED */
+    int alarm_id;        /* kernel timer id while ALARM_READY */
+    int64_t alarm_at;    /* when it is armed to fire; 0: disarmed */
+    struct g *alarm_g;   /* the goroutine it was armed for */
     struct g *lockedg;   /* goroutine wired to this thread */
     struct note park;    /* sleeps here when idle */
     struct m *schedlink; /* idle M list; protected by sched.lock */
@@ -343,6 +359,7 @@ struct config {
     int schedtrace_ms; /* 0: off */
     bool scheddetail;
     bool asyncpreemptoff; /* GORT_DEBUG=asyncpreemptoff=1 */
+    bool preemptalarmoff; /* GORT_DEBUG=preemptalarmoff=1: sysmon alone preempts */
     int64_t timeslice_ns; /* GORT_TIMESLICE */
     int poller;           /* GORT_POLLER: POLLER_AUTO, POLLER_URING, POLLER_EPOLL */
     int gc_percent;       /* GORT_GC: -1 off */
@@ -532,6 +549,22 @@ void preempt_check_handler(void);
 /* Whether pc lies in the program's own code, where a goroutine holds no
  * runtime lock (false when asynchronous preemption is off). */
 bool sched_user_pc(uintptr_t pc);
+enum { ALARM_NONE, ALARM_READY, ALARM_FAILED };
+/* The M is about to run gp, a hog, on p: arm its alarm for the end of the
+ * slice or p's earliest timer, whichever comes first (execute_prep). */
+void preempt_alarm_arm(struct m *m, struct p *p, struct g *gp);
+/* A timer due at when became the earliest of the P of m, the caller's M
+ * (timer.c): bring the alarm forward if it is armed for later. This is
+ * how a sleep's timer, queued after its goroutine switched to a hog
+ * (gort_sleep queues it in its unlock function), still gets the alarm. */
+void preempt_alarm_timer_added(struct m *m, int64_t when);
+/* The M leaves the goroutine its alarm was armed for: disarm it unless it
+ * has fired (gsched, blocking regions). */
+void preempt_alarm_disarm(struct m *m);
+/* The M's thread exits: free its kernel timer (mexit). */
+void preempt_alarm_delete(struct m *m);
+/* fork(): the child's M has no timer (kernel timers are not inherited). */
+void preempt_alarm_fork_child(struct m *m);
 /* A goroutine marked for preemption at a point where the signal could not
  * stop it yields here at its next gort call (cooperative check). */
 void sched_preempt_yield(void);

@@ -161,6 +161,8 @@ static void queue_claimed(struct timer *t, int64_t when)
      * sure one looks again. The one that finds nothing to run sleeps until
      * the new earliest timer. */
     if (earliest) {
+        if (m && m->p == pp && GORT_UNLIKELY(m->alarm_g != NULL))
+            preempt_alarm_timer_added(m, when);
         /* Pairs with stopm_timed's fence: our push before our read. */
         atomic_thread_fence(memory_order_seq_cst);
         int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);

@@ -33,6 +33,7 @@
 #define RUN_TIMEOUT_MS 60000
 
 void gort__preempt_stats(uint64_t *async, uint64_t *unsafe);
+uint64_t gort__preempt_alarms(void);
 
 /* ---- scenarios (in the subprocess) ------------------------------------------------------ */
 
@@ -63,6 +64,28 @@ static int sc_hog_sleep(void)
     stop = 1;
     printf("slept 20 times beside %d hogs, worst lateness %.3f ms\n", n, worst / 1e6);
     return 0;
+}
+
+/* The same with the preemption alarm watched: once a hog has been
+ * preempted, the M that runs it again arms a kernel timer for the sleeper's
+ * wake-up, and that timer's signal preempts the hog (whether or not sysmon
+ * gets there first, it must win some of the time within 500 sleeps). Prints
+ * the count; exits 0 when it is as expected (want_alarms: some, else none). */
+static int sc_hog_alarm(bool want_alarms)
+{
+    int n = gort_maxprocs(0);
+    for (int i = 0; i < n; i++)
+        gort_go(hog, NULL);
+    for (int i = 0; i < 500; i++) {
+        gort_sleep(MS);
+        if (want_alarms && gort__preempt_alarms() > 0) break;
+        if (!want_alarms && i == 50) break;
+    }
+    stop = 1;
+    uint64_t alarms = gort__preempt_alarms();
+    printf("hog alarm: %llu preemptions by the alarm beside %d hogs\n", (unsigned long long)alarms,
+           n);
+    return (alarms > 0) == want_alarms ? 0 : 1;
 }
 
 /* A test-and-set spinlock handed between goroutines on one P. The holder
@@ -441,6 +464,8 @@ static int scenario_main(int argc, char **argv)
     (void)argv;
     const char *s = scenario_name;
     if (!strcmp(s, "hog_sleep")) return sc_hog_sleep();
+    if (!strcmp(s, "hog_alarm")) return sc_hog_alarm(true);
+    if (!strcmp(s, "hog_no_alarm")) return sc_hog_alarm(false);
     if (!strcmp(s, "spinlock")) return sc_spinlock();
     if (!strcmp(s, "catdogfish")) return sc_catdogfish();
     if (!strcmp(s, "libc")) return sc_libc();
@@ -493,6 +518,19 @@ static void test_hog_hangs_without_async_preemption(void **state)
     run_scenario("hog_sleep", env, 1500, &r);
     CHECK(&r, "hog_sleep with asyncpreemptoff", r.timed_out);
     run_free(&r);
+}
+
+/* The alarm preempts hogs on time; GORT_DEBUG=preemptalarmoff=1 leaves
+ * it to sysmon, which still wakes the sleeper. */
+static void test_preemption_alarm(void **state)
+{
+    (void)state;
+    static const char *const env1[] = {"GORT_MAXPROCS=1", NULL};
+    expect_ok("hog_alarm", env1);
+    static const char *const env2[] = {"GORT_MAXPROCS=2", NULL};
+    expect_ok("hog_alarm", env2);
+    static const char *const off[] = {"GORT_MAXPROCS=2", "GORT_DEBUG=preemptalarmoff=1", NULL};
+    expect_ok("hog_no_alarm", off);
 }
 
 static void test_spinlock_one_p(void **state)
@@ -563,6 +601,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hog_cannot_keep_main_asleep),
         cmocka_unit_test(test_hog_hangs_without_async_preemption),
+        cmocka_unit_test(test_preemption_alarm),
         cmocka_unit_test(test_spinlock_one_p),
         cmocka_unit_test(test_catdogfish_busy_wait_one_p),
         cmocka_unit_test(test_libc_under_constant_preemption),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh BIN_DIR [RUNS]: run gort benchmarks side by side with their Go twins.
 #
-# For each NAME in $BENCHES (set below), runs BIN_DIR/bench-NAME and
+# For each NAME in $BENCHES (default below; the environment may set it), runs BIN_DIR/bench-NAME and
 # BIN_DIR/gobench-NAME alternately RUNS times (default 5; parked at most 3,
 # it holds a million goroutines), then prints on stdout, per metric:
 #   gort.METRIC  median unit
@@ -25,7 +25,7 @@ case $RUNS in '' | *[!0-9]*) usage ;; esac
 [ "$RUNS" -ge 1 ] || usage
 [ -d "$BIN_DIR" ] || { echo "run.sh: $BIN_DIR: not a directory" >&2; exit 2; }
 
-BENCHES="yield spawn parked pingpong buffered select mutex sleep timer hogsleep stw blocking echo idleconn"
+BENCHES=${BENCHES:-"yield spawn parked pingpong buffered select mutex sleep timer hogsleep stw blocking echo idleconn"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 results=$tmp/results # lines: BENCH IMPL METRIC VALUE UNIT
