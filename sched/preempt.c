@@ -10,7 +10,7 @@
  * other, and while every CPU is busy the kernel sometimes runs its wake-up
  * a tick late (see sysmon.c), so a sleeper behind a hog woke milliseconds
  * late. A goroutine preempted once is likely to hog again (g->hog, cleared
- * when it parks), so the M about to run it arms a per-thread POSIX timer
+ * when it parks or yields), so the M about to run it arms a per-thread POSIX timer
  * (SIGEV_THREAD_ID: the kernel's timer interrupt signals this thread
  * itself, no other thread has to be scheduled) for its P's earliest timer
  * or the end of its slice, whichever is first; a timer that becomes the P's

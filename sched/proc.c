@@ -400,6 +400,10 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
     struct g *next = NULL;
     bool inherit = false;
     if (GORT_UNLIKELY(m->alarm_g != NULL)) preempt_alarm_disarm(m);
+    /* Parking, yielding or exiting on its own: not a hog (any more). Only
+     * a preemption (sched_preempt_yield, POST_GLOBAL) sets the flag; a
+     * blocking region's exit through the global queue keeps it. */
+    if (act != POST_GLOBAL) gp->hog = 0;
     if (GORT_LIKELY(!m->lockedg && !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)))
         next = pick_local(p, &inherit);
     m->post = act;
@@ -1376,7 +1380,7 @@ void sched_preempt_yield(void)
     struct g *gp = m ? m->curg : NULL;
     if (!gp || !m->p || m->locks) return; /* the mark stays for later */
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
-    gp->hog = 1; /* until it parks */
+    gp->hog = 1; /* until it parks or yields (gsched) */
     /* Overdue timers first (what sysmon may have preempted us for): the
      * goroutines they wake go to runnext and run before the queue. */
     struct p *p = m->p;
@@ -1397,7 +1401,6 @@ void gopark(unlock_fn unlockf, void *arg, enum waitreason why)
     if (GORT_UNLIKELY(!m->p))
         gort__fatal("a blocking gort call was made inside gort_blocking_begin/end");
     gp->waitreason = why;
-    gp->hog = 0;
     gsched(gp, POST_PARK, unlockf, arg);
 }
 

@@ -168,7 +168,7 @@ struct g {
      * and by whoever is about to run the G (execute_prep, blocking_end). */
     _Atomic uint32_t gcscan;
     uint8_t system; /* a runtime goroutine (the collector's): not counted */
-    /* Preempted at its last run and not parked since: likely to run long
+    /* Preempted at its last run and not parked or yielded since: likely to run long
      * again, so the M that runs it arms its preemption alarm (preempt.c).
      * Touched only by the M running the G. */
     uint8_t hog;
