@@ -1,7 +1,7 @@
 /* sched/preempt.c: asynchronous preemption with SIGURG (Go's preempt.go and
  * signal_unix.go doSigPreempt).
  *
- * Asking: preemptone(p) marks the goroutine running on p (g->preempt) and
+ * Asking: preemptone(p, why) marks the goroutine running on p (g->preempt) and
  * sends SIGURG to the one thread running it (tgkill), at most one signal in
  * flight per thread (m->preempt_sig). Callers: sysmon (time slice over,
  * overdue timers) and stop_the_world.
@@ -261,8 +261,8 @@ static bool alarm_due(struct m *m, struct g *gp)
     /* The fields are this thread's own; the fence keeps the compiler from
      * using values read before the signal. */
     atomic_signal_fence(memory_order_acquire);
-    int64_t at = m->alarm_at;
-    if (!gp || m->alarm_g != gp || at == 0) return false;
+    int64_t at = __atomic_load_n(&m->alarm_at, __ATOMIC_RELAXED);
+    if (!gp || __atomic_load_n(&m->alarm_g, __ATOMIC_RELAXED) != gp || at == 0) return false;
     return ki_nanotime() >= at - ALARM_EARLY_NS;
 }
 
@@ -289,7 +289,7 @@ __attribute__((no_sanitize("address"))) static void sigurg_handler(int sig, sigi
     if (!gp) return;
     if (alarm && alarm_due(m, gp)) {
         /* Relaxed: this thread's own goroutine, read back below. */
-        atomic_store_explicit(&gp->preempt, 1, memory_order_relaxed);
+        atomic_fetch_or_explicit(&gp->preempt, PREEMPT_ASK | PREEMPT_HOG, memory_order_relaxed);
         atomic_fetch_add_explicit(&npreempt_alarm, 1, memory_order_relaxed);
     }
     if (!atomic_load_explicit(&gp->preempt, memory_order_relaxed)) return;
@@ -327,12 +327,12 @@ void preempt_alarm_arm(struct m *m, struct p *p, struct g *gp)
     if (when < now + ALARM_MIN_NS) when = now + ALARM_MIN_NS;
     /* Fields first, then the timer: a signal can only come after the
      * syscall, and the handler on this thread sees these stores. */
-    m->alarm_g = gp;
-    m->alarm_at = when;
+    __atomic_store_n(&m->alarm_g, gp, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->alarm_at, when, __ATOMIC_RELAXED);
     atomic_signal_fence(memory_order_release);
     if (ki_thread_timer_set(m->alarm_id, when) < 0) {
-        m->alarm_at = 0;
-        m->alarm_g = NULL;
+        __atomic_store_n(&m->alarm_at, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->alarm_g, NULL, __ATOMIC_RELAXED);
     }
 }
 
@@ -341,19 +341,19 @@ void preempt_alarm_timer_added(struct m *m, int64_t when)
     if (!m->alarm_g || when >= m->alarm_at) return;
     int64_t now = ki_nanotime();
     if (when < now + ALARM_MIN_NS) when = now + ALARM_MIN_NS;
-    m->alarm_at = when;
+    __atomic_store_n(&m->alarm_at, when, __ATOMIC_RELAXED);
     atomic_signal_fence(memory_order_release);
     if (ki_thread_timer_set(m->alarm_id, when) < 0) {
-        m->alarm_at = 0;
-        m->alarm_g = NULL;
+        __atomic_store_n(&m->alarm_at, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->alarm_g, NULL, __ATOMIC_RELAXED);
     }
 }
 
 void preempt_alarm_disarm(struct m *m)
 {
     int64_t at = m->alarm_at;
-    m->alarm_g = NULL;
-    m->alarm_at = 0;
+    __atomic_store_n(&m->alarm_g, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->alarm_at, 0, __ATOMIC_RELAXED);
     atomic_signal_fence(memory_order_release);
     /* Fired already (the usual case: it is what preempted the hog): no
      * system call. A signal still on its way finds alarm_g cleared. */
@@ -382,7 +382,7 @@ void gort__preempt_park(void)
     sched_preempt_yield();
 }
 
-bool preemptone(struct p *p)
+bool preemptone(struct p *p, uint32_t why)
 {
     /* Relaxed loads of fields their owners write plainly: a stale M or G
      * only costs a needless mark (cleared when that G next starts) or a
@@ -391,7 +391,8 @@ bool preemptone(struct p *p)
     if (!m || m == gort_m()) return false;
     struct g *gp = __atomic_load_n(&m->curg, __ATOMIC_RELAXED);
     if (!gp) return false;
-    atomic_store_explicit(&gp->preempt, 1, memory_order_relaxed);
+    /* Or: a stopper's plain request must not erase sysmon's reason. */
+    atomic_fetch_or_explicit(&gp->preempt, PREEMPT_ASK | why, memory_order_relaxed);
     if (!async_enabled) return true;
     /* Acq_rel: orders the mark before the signal the handler acts on. */
     if (atomic_exchange_explicit(&m->preempt_sig, 1, memory_order_acq_rel) == 0 &&
@@ -405,7 +406,7 @@ void preemptall(void)
     int32_t n = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
     for (int32_t i = 0; i < n; i++)
         if (atomic_load_explicit(&allp[i]->status, memory_order_relaxed) == P_RUNNING)
-            preemptone(allp[i]);
+            preemptone(allp[i], 0);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */

@@ -650,7 +650,8 @@ uint32_t sched_retake(int64_t now)
                 pd->schedtick = t;
                 pd->schedwhen = now;
             }
-            if (retake_preempt_due(pd, moved, tw, now) && preemptone(p)) pd->lastsig = now;
+            if (retake_preempt_due(pd, moved, tw, now) && preemptone(p, PREEMPT_HOG))
+                pd->lastsig = now;
         } else if (st == P_SYSCALL) {
             uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
             if (t != pd->syscalltick) {
@@ -1379,8 +1380,10 @@ void sched_preempt_yield(void)
     struct m *m = gort_m();
     struct g *gp = m ? m->curg : NULL;
     if (!gp || !m->p || m->locks) return; /* the mark stays for later */
+    /* A hog only when asked for its slice or a due timer (sysmon, the
+     * alarm), not for a stop-the-world: until it parks or yields (gsched). */
+    if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) & PREEMPT_HOG) gp->hog = 1;
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
-    gp->hog = 1; /* until it parks or yields (gsched) */
     /* Overdue timers first (what sysmon may have preempted us for): the
      * goroutines they wake go to runnext and run before the queue. */
     struct p *p = m->p;
@@ -1501,6 +1504,10 @@ void gort__blocking_begin(void)
     struct m *m = gort_m();
     struct g *gp = m ? m->curg : NULL;
     if (!gp || m->blocked || !m->p) return;
+    /* The region's system calls must not see the alarm's EINTR (poll,
+     * nanosleep and epoll_wait are not restarted): disarm it. The G stays
+     * a hog; sysmon preempts it if it keeps its P after the region. */
+    if (GORT_UNLIKELY(m->alarm_g != NULL)) preempt_alarm_disarm(m);
     m->blocked = true;
     atomic_store_explicit(&gp->status, G_SYSCALL, memory_order_relaxed);
     struct p *p = m->p;

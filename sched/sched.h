@@ -159,8 +159,9 @@ struct g {
     struct panic_rec *panics;    /* panics in progress, newest first */
     char *recovered;             /* text of the last panic gort_try recovered */
     _Atomic uint32_t selectdone; /* a select's first waker CASes 0 -> 1 (sync/chan.c) */
-    /* Preemption request (preempt.c): set by sysmon or a stopper, cleared by
-     * the goroutine when it yields to it and whenever it starts running. */
+    /* Preemption request (preempt.c, PREEMPT_* bits): set by sysmon, the
+     * alarm or a stopper, cleared by the goroutine when it yields to it and
+     * whenever it starts running. */
     _Atomic uint32_t preempt;
     /* The collector (gc/roots.c): scanned this cycle iff gcscan == the
      * cycle's scan generation; generation + 1 while someone scans it. Set to
@@ -538,9 +539,13 @@ void timers_move(struct p *from, struct p *to);
  * handler (keeping a handler the program installed before, to forward its
  * signals to). Once, from gort_main, before any M but m0 exists. */
 void preempt_init(void);
-/* Ask the goroutine running on p to yield: mark it and signal its thread.
- * Any thread; true when a goroutine was running there. */
-bool preemptone(struct p *p);
+/* g->preempt bits: PREEMPT_ASK asks the goroutine to yield; PREEMPT_HOG
+ * says why: its slice is over or a timer of its P is due (sysmon, the
+ * alarm), which makes it a hog (g->hog) once it yields. */
+enum { PREEMPT_ASK = 1, PREEMPT_HOG = 2 };
+/* Ask the goroutine running on p to yield: mark it (PREEMPT_ASK | why) and
+ * signal its thread. Any thread; true when a goroutine was running there. */
+bool preemptone(struct p *p, uint32_t why);
 /* preemptone for every running P but the caller's. */
 void preemptall(void);
 /* Re-install gort's SIGURG handler if the program replaced it, forwarding
@@ -559,7 +564,7 @@ void preempt_alarm_arm(struct m *m, struct p *p, struct g *gp);
  * (gort_sleep queues it in its unlock function), still gets the alarm. */
 void preempt_alarm_timer_added(struct m *m, int64_t when);
 /* The M leaves the goroutine its alarm was armed for: disarm it unless it
- * has fired (gsched, blocking regions). */
+ * has fired (gsched, gort_blocking_begin). */
 void preempt_alarm_disarm(struct m *m);
 /* The M's thread exits: free its kernel timer (mexit). */
 void preempt_alarm_delete(struct m *m);

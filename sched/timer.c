@@ -212,6 +212,9 @@ bool timer_reset(struct timer *t, int64_t when)
         update_timer0(pp);
         rlock_release(&pp->timerlock);
         if (earliest) {
+            struct m *m = gort_m();
+            if (m && m->p == pp && GORT_UNLIKELY(m->alarm_g != NULL))
+                preempt_alarm_timer_added(m, when);
             atomic_thread_fence(memory_order_seq_cst); /* as in queue_claimed */
             int64_t until = __atomic_load_n(&sched.sleep_until, __ATOMIC_RELAXED);
             sysmon_timer_added(when);
