@@ -3,19 +3,30 @@
  *
  * The cycle runs on one runtime goroutine (bg_g, started with the first
  * request), which parks between cycles. A request comes from the
- * allocator when heap_live reaches the trigger (gc_heap_grew, any thread),
- * from sysmon when no cycle ran for 2 minutes (gc_sysmon_tick), or from
- * gort_gc, which waits for the next complete cycle (marked and swept).
+ * allocator when heap_live reaches the trigger (gc_heap_grew, any thread;
+ * while a cycle only sweeps, the request is for the next one, which then
+ * starts as soon as this one ends), from sysmon when no cycle ran for 2
+ * minutes (gc_sysmon_tick), or from gort_gc, which waits for the next
+ * complete cycle (marked and swept).
  *
  * Pacer: after a cycle found `marked` live bytes (those the markers reached
- * plus what was allocated black meanwhile), the goal is
+ * plus half of what was allocated black meanwhile), the goal is
  *   goal = max(marked * (100 + GORT_GC) / 100, 4 MiB),
  * lowered to keep memstats.sys under the soft memory limit when one is set
- * (Go's memory limit: it may go below the GORT_GC goal, never below what is
- * live), and the next cycle starts at
+ * (Go's memory limit: limit - what the heap cannot use - 3% headroom; it
+ * may go below the GORT_GC goal, never below what is live), and the next
+ * cycle starts at
  *   trigger = marked + (goal - marked) * 7 / 10,
  * leaving the last 30% of the growth for allocation during the concurrent
- * mark; assists slow allocators that outrun the marker.
+ * mark; assists slow allocators that outrun the marker. The hard goal
+ * (mem.gc_goal) is goal + 10% (under a limit at most the limit's whole
+ * room): an allocator past it waits for the next mark termination
+ * (gc_throttle), in whatever phase, so the heap stays bounded even when the
+ * collector's goroutine runs late (on a busy machine its thread may be off
+ * the CPU for milliseconds). The sweep is paced too: allocators sweep in
+ * proportion to what they take, so that everything is swept half-way to
+ * the next trigger (mem/sweep.c, "Sweep pacing"), and under a limit the
+ * page heap returns free pages to the kernel (mem/mheap.c).
  *
  * Statistics: num_gc counts completed mark phases (Go counts at mark
  * termination); pause_ns[i] is the sum of cycle i's two stop-the-world
@@ -65,38 +76,55 @@ static void gc_init(void)
 /* After mark termination (world stopped) or a change of settings. */
 static void pace(void)
 {
+    mem_init(); /* mem's defaults first (mem_init_slow), then ours */
     int64_t marked = gc.heap_marked;
-    int64_t goal = INT64_MAX;
+    int64_t goal = INT64_MAX, hard = INT64_MAX;
     if (gc.percent >= 0) {
         goal = marked + marked / 100 * gc.percent;
         if (goal < MIN_HEAP) goal = MIN_HEAP;
+        /* Allocators wait past the goal plus a tenth (room for the cycle to end). */
+        hard = goal + goal / 10;
     }
     int64_t limit = atomic_load(&gc.memlimit);
+    atomic_store_explicit(&mem.memlimit, limit, memory_order_relaxed);
     if (limit != INT64_MAX) {
-        /* What the runtime holds beyond the GC heap counts against the limit. */
-        gort_memstats ms;
-        gort_read_memstats(&ms);
-        int64_t other = (int64_t)ms.sys - (int64_t)ms.heap_alloc;
-        if (other < 0) other = 0;
-        int64_t room = limit - other;
-        if (room < goal) goal = room > marked + (1 << 20) ? room : marked + (1 << 20);
+        /* Go's memoryLimitHeapGoal: what the runtime holds beyond the GC
+         * heap (metadata, manual objects, fragmentation; not free pages,
+         * which the heap reuses and the page heap returns to the kernel
+         * under the limit) counts against it. The heap may fill the room
+         * up to the hard goal; the goal leaves 3% (at least 1 MiB) of it
+         * for the cycle to end in. Never below what is live. */
+        int64_t room = limit - mem_gc_nonheap();
+        int64_t headroom = room / 32 > (1 << 20) ? room / 32 : (1 << 20);
+        int64_t floor = marked + (1 << 20);
+        int64_t lgoal = room - headroom < floor ? floor : room - headroom;
+        if (room < floor + headroom) room = floor + headroom;
+        if (lgoal < goal) goal = lgoal;
+        if (room < hard) hard = room;
     }
     gc.heap_goal = goal;
-    /* Allocators wait past the goal plus a tenth (room for the cycle to end). */
-    atomic_store_explicit(&mem.gc_goal, goal == INT64_MAX ? goal : goal + goal / 10,
-                          memory_order_relaxed);
+    atomic_store_explicit(&mem.gc_goal, hard, memory_order_relaxed);
     int64_t trigger = goal == INT64_MAX ? INT64_MAX : marked + (goal - marked) / 10 * 7;
     atomic_store_explicit(&mem.gc_trigger, trigger, memory_order_relaxed);
 }
 
 void gc_throttle(void)
 {
+    /* Only a goroutine holding a P waits (a thread without one has no
+     * scheduler to give way to). */
+    if (!gort_g() || !gc_p_work()) return;
     /* Help first; then wait in short naps for the cycle to end (at most
-     * 100 ms, so a stalled cycle cannot stop the program). */
+     * 100 ms, so a stalled cycle cannot stop the program). Past the goal
+     * before the cycle marks (its goroutine not yet run, or still
+     * sweeping): ask for it, and let it have our processor. */
     for (int i = 0; i < 2000 && mem_gc_over_goal(); i++) {
         struct gcwork *w = gc_p_work();
-        if (w && !gc_drain(w, 64 * 1024, false)) continue; /* found work */
-        if (w) gc_flush(w);
+        if (atomic_load_explicit(&gc.phase, memory_order_relaxed) == GC_MARK) {
+            if (!gc_drain(w, 64 * 1024, false)) continue; /* found work */
+            gc_flush(w);
+        } else {
+            gc_heap_grew();
+        }
         gort_sleep(50 * 1000);
     }
 }
@@ -308,6 +336,13 @@ static void gc_cycle(void)
     mem_gc_mark_termination();
     atomic_store_explicit(&mem.heap_live, gc.heap_marked, memory_order_relaxed);
     pace();
+    /* Everything swept by half-way to the next trigger (sweep.c, "Sweep
+     * pacing"): what is unswept counts in heap_alloc and holds pages. */
+    int64_t trigger = atomic_load_explicit(&mem.gc_trigger, memory_order_relaxed);
+    int64_t distance = trigger == INT64_MAX ? INT64_MAX : (trigger - gc.heap_marked) / 2;
+    mem_gc_sweep_pace(gc.heap_marked, distance > 0 ? distance : 1);
+    /* From here a trigger asks for the next cycle (gc_heap_grew). */
+    __atomic_store_n(&gc.sweeping, true, __ATOMIC_RELAXED);
     int64_t t_end2 = now();
     int64_t pause2 = t_end2 - t_stw2 + pause_extra;
     if (gc.stoptheworld) { /* one pause from sweep termination to here */
@@ -331,6 +366,11 @@ static void gc_cycle(void)
     int64_t t_done = now();
     int64_t sweep_ns = t_done - t_sweep;
     gc.world_running = false;
+    /* Under a memory limit, free pages go back to the kernel down to 95%
+     * of it (Go's background scavenger goal); the page heap does the same
+     * synchronously when an allocation takes memstats.sys past the limit. */
+    int64_t limit = atomic_load(&gc.memlimit);
+    if (limit != INT64_MAX) mem_scavenge_to(limit - limit / 20);
     atomic_fetch_add_explicit(&gc.cpu_ns, (pause1 + pause2) * procs + mark_ns + sweep_ns,
                               memory_order_relaxed);
     atomic_store(&gc.last_gc_end, t_done);
@@ -433,6 +473,7 @@ static void bg_loop(void *unused)
 
         rlock_acquire(&gc.lock);
         gc.running = false;
+        __atomic_store_n(&gc.sweeping, false, __ATOMIC_RELAXED);
         gc.cycles_done++;
         struct gc_waiter *wake = NULL, **pp = &gc.waiters;
         while (*pp) {
@@ -469,12 +510,13 @@ static struct g *request_locked(uint64_t upto)
     return NULL;
 }
 
-/* Request the next cycle unless one is running or asked for. */
+/* Request the next cycle unless one is asked for or running (a cycle that
+ * is only sweeping does not count: the next one starts when it ends). */
 static void request_if_idle(void)
 {
     gc_init();
     rlock_acquire(&gc.lock);
-    bool idle = !gc.running && gc.requested <= gc.cycles_started;
+    bool idle = (!gc.running || gc.sweeping) && gc.requested <= gc.cycles_started;
     bool spawn = idle && !gc.started;
     struct g *wake = idle ? request_locked(gc.cycles_started + 1) : NULL;
     rlock_release(&gc.lock);
@@ -485,9 +527,17 @@ static void request_if_idle(void)
 void gc_heap_grew(void)
 {
     if (!sched.started) return;
-    /* Racy peek: called at every span refill once over the trigger; the
-     * trigger moves at mark termination. */
-    if (__atomic_load_n(&gc.running, __ATOMIC_RELAXED)) return;
+    /* Racy peeks: called at every span refill once over the trigger; the
+     * trigger moves at mark termination. A cycle past its mark termination
+     * (sweeping) takes a request for the next one: its goroutine may be
+     * slow to finish (the thread descheduled), and the heap must not grow
+     * unwatched meanwhile. */
+    if (__atomic_load_n(&gc.running, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&gc.sweeping, __ATOMIC_RELAXED))
+        return;
+    if (__atomic_load_n(&gc.requested, __ATOMIC_RELAXED) >
+        __atomic_load_n(&gc.cycles_started, __ATOMIC_RELAXED))
+        return;
     request_if_idle();
 }
 

@@ -15,7 +15,9 @@
  *      drained, goroutines not yet scanned are, finalizers of unreachable
  *      objects are queued, the barrier is off, caches give back their spans
  *      and every GC span becomes unswept (mem/sweep.c);
- *   4. concurrent sweep, in the background and lazily on allocation.
+ *   4. concurrent sweep, in the background, lazily on allocation (a class's
+ *      own spans first) and in proportion to allocation (mem/sweep.c,
+ *      "Sweep pacing"); a trigger reached now asks for the next cycle.
  *
  * Grey objects are (start, length) pairs in work buffers (struct wbuf):
  * each marker (the collector's goroutine, each P, threads without a P
@@ -87,6 +89,9 @@ struct gcstate {
     struct rlock lock;         /* protects the fields up to `waiters` */
     bool started;              /* the collector's goroutine exists */
     bool running;              /* a cycle is in progress (started, not yet swept) */
+    bool sweeping;             /* ... and past its mark termination: set by the collector's
+                                  goroutine with the world stopped, cleared with `running`;
+                                  gc_heap_grew peeks at it without the lock */
     bool bg_parked;            /* bg_g is parked waiting for a request */
     uint64_t requested;        /* cycles asked for (cycles_started catches up) */
     uint64_t cycles_started;   /* cycles begun */

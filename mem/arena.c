@@ -108,6 +108,10 @@ void mem_init_slow(void)
     mem_dead_span.state = SPAN_DEAD;
     mem_dead_span.free = mem.secret;
     mem.arena_map = mem_arena_map;
+    /* No goal and no limit until the collector's pacer sets them (gc_init):
+     * nobody is over a goal of 0. */
+    atomic_store_explicit(&mem.gc_goal, INT64_MAX, memory_order_relaxed);
+    atomic_store_explicit(&mem.memlimit, INT64_MAX, memory_order_relaxed);
     size_t nmsize = (sizeof(struct node_mem) + KI_PAGE_SIZE - 1) & ~(KI_PAGE_SIZE - 1);
     for (int n = 0; n < mem.nnodes; n++) {
         struct node_mem *nm = mem_meta_alloc(nmsize);

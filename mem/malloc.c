@@ -18,6 +18,9 @@
  * the heaps, and returns pages free for SCAV_IDLE_NS or more, at most
  * SCAV_BUDGET bytes per node, so one tick costs at most a few milliseconds
  * of madvise. gort_free_os_memory does all of it at once, without limits.
+ * Under the collector's memory limit, mem_scavenge_to returns free pages
+ * of any age until memstats.sys is under a target (mheap.c, "The memory
+ * limit"); mem_gc_nonheap gives the pacer what the GC heap cannot use.
  */
 #include <errno.h>
 #include <string.h>
@@ -172,6 +175,23 @@ void *gort_realloc(void *p, size_t n)
 
 /* ---- garbage-collected objects ----------------------------------------------------- */
 
+/* After a large (or cache-less) allocation: the same waits as alloc_yield's
+ * for callers in the program's own code. Large objects never pass through
+ * a refill, so this is where a loop of them honours a preemption request
+ * (the signal finds it in gort's code, zeroing or in the page heap, most
+ * of the time: without this check a stop-the-world waits on it, and with
+ * it the collector's start) and waits past the pacer's goal. */
+static inline void large_yield(void *caller)
+{
+    struct g *gp = gort_g();
+    if (GORT_LIKELY(!gp)) return;
+    bool preempt = atomic_load_explicit(&gp->preempt, memory_order_relaxed);
+    if (GORT_LIKELY(!preempt && !mem_gc_over_goal())) return;
+    if (!sched_user_pc((uintptr_t)caller)) return;
+    if (mem_gc_over_goal()) gc_throttle();
+    preempt_check();
+}
+
 void *gort_new(size_t n)
 {
     struct mcache *c = mcache_fast();
@@ -184,9 +204,7 @@ void *gort_new(size_t n)
         return p;
     }
     void *p = alloc_slow(n, KIND_SCAN, true, 1);
-    /* Large objects: the same wait as alloc_yield's past the goal. */
-    if (GORT_UNLIKELY(mem_gc_over_goal()) && sched_user_pc((uintptr_t)__builtin_return_address(0)))
-        gc_throttle();
+    large_yield(__builtin_return_address(0));
     return p;
 }
 
@@ -221,8 +239,7 @@ void *gort_new_noscan(size_t n)
         return mcache_tiny_nop(n);
     }
     void *p = alloc_slow(n, KIND_NOSCAN, true, 1);
-    if (GORT_UNLIKELY(mem_gc_over_goal()) && sched_user_pc((uintptr_t)__builtin_return_address(0)))
-        gc_throttle();
+    large_yield(__builtin_return_address(0));
     return p;
 }
 
@@ -281,6 +298,50 @@ uint64_t gort_heap_released(void)
         rlock_acquire(&h->lock);
         r += h->pages_released << PAGE_SHIFT;
         rlock_release(&h->lock);
+    }
+    return r;
+}
+
+int64_t mem_gc_nonheap(void)
+{
+    mem_init();
+    int64_t gcbytes = 0;
+    /* Acquire: pairs with mcache_new's release push (as in gort_read_memstats). */
+    for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
+         c = c->allnext)
+        for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
+            /* Relaxed: statistics, single writers (struct mclass). */
+            uint64_t nm = atomic_load_explicit(&c->cls[sc].nmalloc, memory_order_relaxed);
+            uint64_t nf = atomic_load_explicit(&c->cls[sc].nfree, memory_order_relaxed);
+            gcbytes += (int64_t)(nm - nf) * class_to_size[sc % NUM_SIZE_CLASSES];
+        }
+    for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++)
+        gcbytes -= (int64_t)atomic_load_explicit(&mem.gc_nfree[sc], memory_order_relaxed) *
+                   class_to_size[sc % NUM_SIZE_CLASSES];
+    int64_t sys = (int64_t)atomic_load_explicit(&mem.meta_bytes, memory_order_relaxed);
+    int64_t free_resident = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        struct mheap *h = &node_mem(n)->heap;
+        rlock_acquire(&h->lock);
+        gcbytes += (int64_t)(h->large_gc_pages << PAGE_SHIFT);
+        sys += (int64_t)((h->pages_inuse + h->pages_free - h->pages_released) << PAGE_SHIFT);
+        free_resident += (int64_t)((h->pages_free - h->pages_released) << PAGE_SHIFT);
+        rlock_release(&h->lock);
+    }
+    int64_t other = sys - free_resident - (gcbytes > 0 ? gcbytes : 0);
+    return other > 0 ? other : 0;
+}
+
+uint64_t mem_scavenge_to(int64_t target)
+{
+    mem_init();
+    uint64_t r = 0;
+    for (int n = 0; n < mem.nnodes; n++) {
+        /* Relaxed: statistics; each heap's scavenge is under its lock. */
+        int64_t sys = atomic_load_explicit(&mem.heap_resident, memory_order_relaxed) +
+                      (int64_t)atomic_load_explicit(&mem.meta_bytes, memory_order_relaxed);
+        if (sys <= target) break;
+        r += mheap_scavenge(&node_mem(n)->heap, INT64_MAX, (uint64_t)(sys - target));
     }
     return r;
 }

@@ -88,6 +88,7 @@ struct span *mcentral_grab_gc(struct mcache *c, unsigned sc)
     struct node_mem *nm = node_mem(c->node);
     struct mcentral *mc = &nm->central[sc];
     struct span *s;
+    mem_gc_sweep_credit(); /* the sweep phase: this allocation's share first */
     for (;;) {
         bool unswept = false;
         /* Lazy sweeping only while spans wait for it (the hint is exact for

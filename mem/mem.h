@@ -81,8 +81,10 @@
  * nothing but its encoded link, so a conservative pointer into a free
  * block finds nothing to follow), then clears the bits. Allocation sweeps
  * lazily (an mcentral with no swept partial span sweeps unswept ones
- * first) and the collector sweeps the rest in the background; the next
- * cycle starts only once everything is swept.
+ * first; a large allocation sweeps dead large objects first) and in
+ * proportion to the heap it takes (sweep.c, "Sweep pacing"), and the
+ * collector sweeps the rest in the background; the next cycle starts only
+ * once everything is swept.
  *
  * Lock order (outer first): sched.lock (p_destroy calls mcache_release) >
  * fallback cache lock > node orphan lock > mcentral lock > mheap lock >
@@ -244,6 +246,7 @@ struct mheap {
     uint64_t released_total;    /* bytes ever returned to the kernel */
     struct spanq large_gc;      /* large GC objects */
     struct spanq large_unswept; /* ... from the last mark termination, not yet swept */
+    uint64_t large_gc_pages;    /* pages of the objects on large_gc and large_unswept */
 } __attribute__((aligned(CACHE_LINE)));
 
 struct mcentral {
@@ -311,7 +314,19 @@ struct mem_global {
                                              pacer's measure (gc/pacer) */
     _Atomic int64_t gc_trigger;           /* heap_live at which the next cycle starts */
     _Atomic uintptr_t arena_lo, arena_hi; /* every arena lies within (they only widen) */
-    _Atomic int64_t gc_goal; /* the pacer's heap goal: allocators wait past it while marking */
+    _Atomic int64_t gc_goal;              /* the pacer's hard goal: allocators past it wait for the
+                                             next mark termination (gc_throttle) */
+    /* Proportional sweep (sweep.c "Sweep pacing"): set with the world stopped at mark
+     * termination (mem_gc_sweep_pace), read by allocators (relaxed: hints). */
+    _Atomic int64_t sweep_basis;   /* heap_live when the sweep phase began */
+    _Atomic int64_t sweep_bpp;     /* bytes an allocator may take per page swept; 0: none */
+    _Atomic int64_t pages_swept;   /* pages of GC spans swept since mark termination */
+    uint64_t sweep_pages;          /* pages left unswept by the last mark termination */
+    _Atomic int64_t memlimit;      /* gc's soft memory limit (bytes of memstats.sys),
+                                      INT64_MAX none: the page heap scavenges under it */
+    _Atomic int64_t heap_resident; /* bytes of heap pages not released to the kernel
+                                      (inuse + free - released, all nodes): memstats.heap_sys;
+                                      changed under a heap lock, read racily */
     struct node_mem *nodes[MEM_MAX_NODES];
 };
 extern struct mem_global mem GORT_HIDDEN;
@@ -550,19 +565,46 @@ void mem_gc_mark_new(void *p);
 #define MEM_GC_UNSCANNED 2
 int mem_gc_unscanned(uintptr_t (*r)[2]);
 
-/* True when the collector marks and the heap is past its goal: the
- * allocating goroutine should wait for the cycle (gc_throttle) once its
- * allocation is done and it holds no runtime lock. */
+/* True when the heap is past the pacer's hard goal: the cycle that should
+ * have held it back (marking, or requested and not yet marking) is late,
+ * and the allocating goroutine should wait for it (gc_throttle) once its
+ * allocation is done and it holds no runtime lock. Two relaxed loads. */
 static inline bool mem_gc_over_goal(void)
 {
-    return GORT_UNLIKELY(gort__gc_barrier) &&
-           atomic_load_explicit(&mem.heap_live, memory_order_relaxed) >
-               atomic_load_explicit(&mem.gc_goal, memory_order_relaxed);
+    return GORT_UNLIKELY(atomic_load_explicit(&mem.heap_live, memory_order_relaxed) >
+                         atomic_load_explicit(&mem.gc_goal, memory_order_relaxed));
 }
 
+/* Sweep pacing (sweep.c): world stopped, after mem_gc_mark_termination and
+ * the reset of heap_live to basis: allocators sweep what the background
+ * sweeper has not by the time heap_live reaches basis + distance
+ * (distance <= 0 or INT64_MAX: no proportional sweep). */
+void mem_gc_sweep_pace(int64_t basis, int64_t distance);
+void mem_gc_sweep_credit_slow(void);
+/* Before an allocator takes fresh heap in the sweep phase: sweep its share
+ * (Go's deductSweepCredit). One relaxed load once everything is swept. */
+static inline void mem_gc_sweep_credit(void)
+{
+    if (GORT_UNLIKELY(atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0))
+        mem_gc_sweep_credit_slow();
+}
+/* Before a large allocation of npages from h: sweep h's unswept large
+ * objects until npages were freed or none is left (Go's mheap.reclaim). */
+void mem_gc_reclaim(struct mheap *h, uint32_t npages);
+/* Bytes of memstats.sys that the GC heap cannot use: sys minus the free
+ * resident pages minus the bytes of GC objects (allocated or not yet
+ * swept). For the pacer's memory limit; walks every cache. */
+int64_t mem_gc_nonheap(void);
+/* Under the memory limit (mem.memlimit): return free pages to the kernel
+ * until memstats.sys is at most target bytes (or nothing free is left);
+ * returns the bytes released. No lock held. */
+uint64_t mem_scavenge_to(int64_t target);
+
 /* Implemented by gc/ (gc/gc.c): */
-/* Wait (bounded) while the collector marks and the heap is past its goal:
- * Go parks such an assist until the cycle ends. From a goroutine, no lock. */
+/* Wait (bounded) while the heap is past the hard goal (mem_gc_over_goal),
+ * helping the marker or making way for the collector's goroutine: Go parks
+ * such an assist until the cycle ends. From a goroutine, no lock (returns
+ * at once elsewhere). */
 void gc_throttle(void);
 /* The collector's fields of memstats (num_gc, pauses, CPU fraction). */
 void gc_read_stats(gort_memstats *out);

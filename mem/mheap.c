@@ -23,7 +23,16 @@
  *
  * Statistics, in pages, under the lock: pages_inuse (small and large spans),
  * pages_free (free spans), pages_released (scavenged free spans);
- * memstats.heap_sys = (inuse + free - released) * PAGE_SIZE.
+ * memstats.heap_sys = (inuse + free - released) * PAGE_SIZE, kept for all
+ * nodes together in mem.heap_resident too (bytes, changed only where a
+ * scavenged run is allocated or a run is scavenged).
+ *
+ * The memory limit (mem.memlimit, the collector's soft limit). Taking
+ * scavenged pages makes them resident again; when that takes memstats.sys
+ * past the limit, the allocation returns free pages to the kernel until
+ * sys is 1/64 under it (limit_check; Go's allocSpan does the same), and the
+ * collector does it down to 95% after each sweep. Nothing is returned
+ * without a limit but what the scavenger finds idle (malloc.c).
  *
  * Callers: mcentral (small spans), gort_malloc and friends (large objects),
  * the scavenger. Lock: h->lock, a leaf of mem's lock order; held for O(1)
@@ -196,7 +205,12 @@ static struct span *alloc_locked(struct mheap *h, uint32_t npages)
     }
     list_remove(h, s);
     h->pages_free -= s->npages;
-    if (s->scavenged) h->pages_released -= s->npages;
+    if (s->scavenged) {
+        h->pages_released -= s->npages;
+        /* Relaxed: a statistic (the limit's check, mem.h). */
+        atomic_fetch_add_explicit(&mem.heap_resident, (int64_t)npages << PAGE_SHIFT,
+                                  memory_order_relaxed);
+    }
     if (s->npages > npages) { /* split: the rest stays free */
         struct span *rest = span_new(h);
         rest->base = s->base + ((uintptr_t)npages << PAGE_SHIFT);
@@ -222,12 +236,28 @@ static struct span *alloc_locked(struct mheap *h, uint32_t npages)
     return s;
 }
 
+/* Pages that were released (or never touched) are resident again: under
+ * the memory limit, give others back if memstats.sys is now past it, with
+ * a margin so that not every allocation has to (Go's allocSpan scavenges
+ * what it pages in when over the limit). No lock held. */
+static void limit_check(void)
+{
+    /* Relaxed: hints; the scavenge itself is under the heap locks. */
+    int64_t limit = atomic_load_explicit(&mem.memlimit, memory_order_relaxed);
+    if (GORT_LIKELY(limit == INT64_MAX)) return;
+    int64_t sys = atomic_load_explicit(&mem.heap_resident, memory_order_relaxed) +
+                  (int64_t)atomic_load_explicit(&mem.meta_bytes, memory_order_relaxed);
+    if (sys > limit) mem_scavenge_to(limit - limit / 64);
+}
+
 struct span *mheap_alloc(struct mheap *h, uint32_t npages)
 {
     rlock_acquire(&h->lock);
     struct span *s = alloc_locked(h, npages);
+    bool paged_in = s && !s->needzero;
     rlock_release(&h->lock);
     if (!s) mem_throw_oom((size_t)npages << PAGE_SHIFT);
+    if (paged_in) limit_check();
     return s;
 }
 
@@ -262,6 +292,13 @@ void *mheap_alloc_large(int node, size_t n, size_t align, bool zero, enum span_k
     size_t npages = (n + pad + PAGE_SIZE - 1) >> PAGE_SHIFT;
     if (npages > UINT32_MAX) return NULL;
     struct mheap *h = &node_mem(node)->heap;
+    bool gc = kind != KIND_MANUAL;
+    /* In the sweep phase: dead large objects' pages first, and the share
+     * of the sweep this allocation owes (sweep.c), before taking more. */
+    if (GORT_UNLIKELY(atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0)) {
+        mem_gc_reclaim(h, (uint32_t)npages);
+        if (gc) mem_gc_sweep_credit_slow();
+    }
     rlock_acquire(&h->lock);
     struct span *s = alloc_locked(h, (uint32_t)npages);
     if (!s) {
@@ -275,12 +312,12 @@ void *mheap_alloc_large(int node, size_t n, size_t align, bool zero, enum span_k
     h->large_nalloc++;
     h->large_bytes += npages << PAGE_SHIFT;
     bool needzero = s->needzero;
-    bool gc = kind != KIND_MANUAL;
     if (gc) {
         memset((void *)s->gcmarks, 0, sizeof s->gcmarks);
         mheap_large_gc_add(h, s);
     }
     rlock_release(&h->lock);
+    if (!needzero) limit_check();
     if (zero && needzero) memset((void *)p, 0, n);
     if (gc) {
         /* Allocate black while marking; relaxed load: the flag changes only
@@ -336,6 +373,8 @@ uint64_t mheap_scavenge(struct mheap *h, int64_t older_than, uint64_t max_bytes)
         free_insert(h, s);
     }
     h->released_total += released;
+    /* Relaxed: a statistic (see alloc_locked). */
+    atomic_fetch_sub_explicit(&mem.heap_resident, (int64_t)released, memory_order_relaxed);
     rlock_release(&h->lock);
     return released;
 }

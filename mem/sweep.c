@@ -21,8 +21,10 @@
  *   - between mark termination and its sweep a span is on an unswept queue
  *     and nobody allocates from it; after its sweep its marks are clear.
  *
- * Who calls: allocation (mcentral_grab_gc, lazily), the collector's
- * background sweep (mem_gc_sweep_one), mark termination (world stopped).
+ * Who calls: allocation (mcentral_grab_gc, lazily; mheap_alloc_large,
+ * reclaiming large objects; both in proportion, "Sweep pacing" below), the
+ * collector's background sweep (mem_gc_sweep_one), mark termination (world
+ * stopped).
  * Locks: mcentral locks and the heap lock, briefly, never nested here
  * except in mem lock order (fallback > orphan > mcentral > heap).
  */
@@ -49,6 +51,8 @@ static inline uint32_t popcount64(uint64_t x)
 
 bool sweep_span(struct span *s, bool keep)
 {
+    /* Relaxed: the pacer's count (see "Sweep pacing"). */
+    atomic_fetch_add_explicit(&mem.pages_swept, s->npages, memory_order_relaxed);
     uint64_t freebits[GC_MARK_WORDS] = {0};
     uintptr_t size = s->elemsize, base = s->base;
     uint32_t ncarved = (uint32_t)((s->carve - base) / size);
@@ -105,41 +109,62 @@ bool sweep_span(struct span *s, bool keep)
 
 /* ---- large objects ---------------------------------------------------------------- */
 
-/* Sweep up to max large objects of h's unswept queue; returns how many. */
-static uint32_t sweep_large(struct mheap *h, uint32_t max)
+/* Sweep large objects of h's unswept queue until max of them were swept
+ * or *freed (pages given back to the heap) reaches want; returns how many
+ * were swept and adds the pages freed to *freed. */
+static uint32_t sweep_large(struct mheap *h, uint32_t max, uint64_t want, uint64_t *freed)
 {
     uint32_t n = 0;
+    uint64_t pages = 0;
     rlock_acquire(&h->lock);
     struct span *s;
-    while (n < max && (s = spanq_pop(&h->large_unswept))) {
+    while (n < max && *freed < want && (s = spanq_pop(&h->large_unswept))) {
         n++;
         atomic_fetch_sub_explicit(&mem.unswept, 1, memory_order_relaxed);
+        pages += s->npages;
         s->sweepgen = mem.sweepgen;
         if (atomic_load_explicit(&s->gcmarks[0], memory_order_relaxed)) {
             atomic_store_explicit(&s->gcmarks[0], 0, memory_order_relaxed);
             spanq_push(&h->large_gc, s);
             continue;
         }
+        *freed += s->npages;
+        h->large_gc_pages -= s->npages;
         h->large_nfree++;
         h->large_bytes_freed += (uint64_t)s->npages << PAGE_SHIFT;
         mheap_free_locked(h, s);
     }
     rlock_release(&h->lock);
+    /* Relaxed: the pacer's count. */
+    if (pages) atomic_fetch_add_explicit(&mem.pages_swept, (int64_t)pages, memory_order_relaxed);
     return n;
 }
 
 void mheap_large_gc_add(struct mheap *h, struct span *s)
 {
     s->sweepgen = mem.sweepgen;
+    h->large_gc_pages += s->npages;
     spanq_push(&h->large_gc, s);
+}
+
+void mem_gc_reclaim(struct mheap *h, uint32_t npages)
+{
+    /* Racy peek: the queue fills only at mark termination (world stopped)
+     * and empties under the lock; a stale non-empty view costs a lock
+     * round, a stale empty one takes fresh pages once. */
+    if (!h->large_unswept.head) return;
+    atomic_fetch_add(&mem.sweepers, 1); /* see mem.sweepers */
+    uint64_t freed = 0;
+    sweep_large(h, UINT32_MAX, npages, &freed);
+    atomic_fetch_sub(&mem.sweepers, 1);
 }
 
 /* ---- the sweep loop --------------------------------------------------------------- */
 
-bool mem_gc_sweep_one(void)
+/* Sweep one small span or up to 16 large objects, whichever comes first
+ * on the queues; false when no queue had any. */
+static bool sweep_next(void)
 {
-    /* Relaxed: a hint; the queues, under their locks, are the truth. */
-    if (atomic_load_explicit(&mem.unswept, memory_order_relaxed) == 0) return false;
     for (int n = 0; n < mem.nnodes; n++) {
         struct node_mem *nm = node_mem(n);
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
@@ -158,13 +183,64 @@ bool mem_gc_sweep_one(void)
         }
         if (nm->heap.large_unswept.head) {
             atomic_fetch_add(&mem.sweepers, 1);
-            uint32_t k = sweep_large(&nm->heap, 16);
+            uint64_t freed = 0;
+            uint32_t k = sweep_large(&nm->heap, 16, UINT64_MAX, &freed);
             atomic_fetch_sub(&mem.sweepers, 1);
             if (k) return true;
         }
     }
+    return false;
+}
+
+bool mem_gc_sweep_one(void)
+{
+    /* Relaxed: a hint; the queues, under their locks, are the truth. */
+    if (atomic_load_explicit(&mem.unswept, memory_order_relaxed) == 0) return false;
+    if (sweep_next()) return true;
     /* Spans popped by lazy sweepers (mcentral_grab_gc) are counted there. */
     return atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0;
+}
+
+/* ---- sweep pacing -------------------------------------------------------------------
+ *
+ * The background sweeper (the collector's goroutine) may lag behind the
+ * program, or not run at all for a while (its thread descheduled on a busy
+ * machine): then unswept spans hold dead objects while allocators take
+ * fresh pages, and both heap_alloc and the page heap grow past the goal.
+ * So, as in Go (mgcsweep.go, deductSweepCredit), allocators sweep in
+ * proportion to what they take: by the time heap_live has grown by
+ * `distance` from the mark termination's basis, every page is swept.
+ *   target(heap_live) = (heap_live - basis) / bpp,  bpp = distance / sweep_pages
+ * An allocator that finds pages_swept < target sweeps spans until it is
+ * not. Lazy sweeps of a class (mcentral_grab_gc), the background sweeper
+ * and reclaims count too, so in the common case (the sweeper ahead) the
+ * credit check is two loads and a division, and only in the sweep phase. */
+
+void mem_gc_sweep_pace(int64_t basis, int64_t distance)
+{
+    int64_t pages = (int64_t)mem.sweep_pages, bpp = 0;
+    if (pages > 0 && distance > 0 && distance != INT64_MAX) {
+        bpp = distance / pages;
+        if (bpp < 1) bpp = 1;
+    }
+    /* Relaxed: the world is stopped; restarting it publishes these. */
+    atomic_store_explicit(&mem.pages_swept, 0, memory_order_relaxed);
+    atomic_store_explicit(&mem.sweep_basis, basis, memory_order_relaxed);
+    atomic_store_explicit(&mem.sweep_bpp, bpp, memory_order_relaxed);
+}
+
+void mem_gc_sweep_credit_slow(void)
+{
+    /* Relaxed: the pacer's hints; a stale value sweeps a span more or less. */
+    int64_t bpp = atomic_load_explicit(&mem.sweep_bpp, memory_order_relaxed);
+    if (bpp <= 0) return;
+    int64_t grown = atomic_load_explicit(&mem.heap_live, memory_order_relaxed) -
+                    atomic_load_explicit(&mem.sweep_basis, memory_order_relaxed);
+    if (grown <= 0) return;
+    int64_t target = grown / bpp;
+    while (atomic_load_explicit(&mem.pages_swept, memory_order_relaxed) < target &&
+           atomic_load_explicit(&mem.unswept, memory_order_relaxed) != 0)
+        if (!sweep_next()) return; /* the rest is being swept by others */
 }
 
 bool mem_gc_sweep_done(void)
@@ -206,6 +282,7 @@ void mem_gc_mark_termination(void)
         rlock_release(&node_mem(n)->fallback_lock);
 
     uint32_t unswept = 0;
+    uint64_t pages = 0;
     for (int n = 0; n < mem.nnodes; n++) {
         struct node_mem *nm = node_mem(n);
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
@@ -215,14 +292,17 @@ void mem_gc_mark_termination(void)
             spanq_splice(&mc->unswept, &mc->partial);
             spanq_splice(&mc->unswept, &mc->full);
             unswept += mc->unswept.n;
+            pages += (uint64_t)mc->unswept.n * class_to_npages[sc % NUM_SIZE_CLASSES];
             rlock_release(&mc->lock);
         }
         struct mheap *h = &nm->heap;
         rlock_acquire(&h->lock);
         spanq_splice(&h->large_unswept, &h->large_gc);
         unswept += h->large_unswept.n;
+        pages += h->large_gc_pages;
         rlock_release(&h->lock);
     }
+    mem.sweep_pages = pages;
     atomic_store_explicit(&mem.unswept, unswept, memory_order_relaxed);
     mem.sweepgen += 2;
 }
