@@ -170,15 +170,31 @@ void gc_mark_remaining_gs(struct gcwork *w)
         for (uint32_t k = h; k != t; k++)
             scan_now(w, atomic_load_explicit(&p->runq[k % RUNQ_LEN], memory_order_relaxed), gen);
     }
-    /* The global queue: foreign threads may push meanwhile; the lock
-     * keeps the ring still while we copy one entry at a time. */
-    for (uint32_t k = 0;; k++) {
+    /* The global queue: foreign threads may push meanwhile (at the tail,
+     * so an entry's distance from the head stays put; nobody pops while
+     * the world is stopped). Under the lock, which keeps the ring still,
+     * collect a batch of the entries not yet scanned; scan them after. It
+     * holds every preempted goroutine, ten thousand in bench-gcpause: one
+     * lock round trip each made this loop half a millisecond of pause. */
+    for (uint32_t k = 0;;) {
+        struct g *batch[128];
+        int nb = 0;
+        bool end = false;
         rlock_acquire(&sched.lock);
-        struct g *gp =
-            k < sched.runq.n ? sched.runq.v[(sched.runq.head + k) & (sched.runq.cap - 1)] : NULL;
+        while (nb < 128) {
+            if (k >= sched.runq.n) {
+                end = true;
+                break;
+            }
+            struct g *gp = sched.runq.v[(sched.runq.head + k++) & (sched.runq.cap - 1)];
+            /* Relaxed: a G scanned this cycle needs nothing more from us;
+             * one being scanned (gen + 1) is waited for by scan_now. */
+            if (atomic_load_explicit(&gp->gcscan, memory_order_relaxed) != gen) batch[nb++] = gp;
+        }
         rlock_release(&sched.lock);
-        if (!gp) break;
-        scan_now(w, gp, gen);
+        for (int i = 0; i < nb; i++)
+            scan_now(w, batch[i], gen);
+        if (end) break;
     }
 }
 
