@@ -545,6 +545,12 @@ void gc_sysmon_tick(int64_t now_ns);
 void gc_sysmon_tick(int64_t now_ns)
 {
     if (!sched.started) return;
+    /* Nothing allocated yet, nothing to collect. And sysmon must not be
+     * the one to set the allocator up (mem_init, from pace): that reads
+     * libnuma's state, which exit() may be tearing down meanwhile (a
+     * program that prints its usage and exits crashed so). Acquire: pairs
+     * with mem_init_slow's release. */
+    if (!atomic_load_explicit(&mem.ready, memory_order_acquire)) return;
     gc_init();
     if (gc.percent < 0) return;
     if (now_ns - atomic_load(&gc.last_gc_end) < FORCED_GC_NS) return;
