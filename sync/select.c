@@ -5,8 +5,15 @@
  * 2. Lock order: the same cases sorted by channel address; each distinct
  *    channel is locked once, in that order (no deadlock between two selects
  *    locking overlapping sets).
- * 3. Pass 1, all locked: the first ready case in poll order runs.
- * 4. Nothing ready and blocking: queue a sudog on every case's channel,
+ * 3. Pass 1, all locked: the first ready case in poll order runs. A
+ *    buffered channel's ring is also moved by lock-free fast paths
+ *    (chan.c): pass 1 uses the ring's locked operations, which wait out a
+ *    fast-path operation in flight.
+ * 3b. Nothing ready and blocking: set the waiter flag of every buffered
+ *    case (this freezes the fast paths that could make it ready), then look
+ *    at those cases once more; one ready now runs (the flags are cleared
+ *    again when unlocking, no sudog having been queued).
+ * 4. Still nothing: queue a sudog on every case's channel,
  *    park (the unlock function drops every lock after the switch).
  *    A waker claims the select with a CAS on g->selectdone (waitq_dequeue),
  *    moves the value and names the winning sudog in g->param.
@@ -23,9 +30,6 @@
 
 #define MAX_CASES   65536
 #define STACK_CASES 64
-
-bool chan_send(struct hchan *c, const void *ep, bool block);
-bool chan_recv(struct hchan *c, void *ep, bool block, bool *selected);
 
 static uint32_t sel_rand(void)
 {
@@ -60,7 +64,7 @@ static void sel_unlock(struct selstate *st)
     for (int i = st->n - 1; i >= 0; i--) {
         struct hchan *c = (struct hchan *)st->cases[st->lockorder[i]].ch;
         if (i > 0 && (struct hchan *)st->cases[st->lockorder[i - 1]].ch == c) continue;
-        rlock_release(&c->lock);
+        chan_unlock(c); /* restores the channel's waiter flags from its queues */
     }
 }
 
@@ -147,8 +151,7 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
                 if (cs->ok) *cs->ok = true;
                 return i;
             }
-            if (c->qcount > 0) {
-                chan_buf_take(c, cs->elem);
+            if (c->dataqsiz && chan_ring_take_locked(c, cs->elem)) {
                 sel_unlock(&st);
                 if (cs->ok) *cs->ok = true;
                 return i;
@@ -170,8 +173,7 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
                 goready(gp, true);
                 return i;
             }
-            if (c->qcount < c->dataqsiz) {
-                chan_buf_put(c, cs->elem);
+            if (c->dataqsiz && chan_ring_put_locked(c, cs->elem)) {
                 sel_unlock(&st);
                 return i;
             }
@@ -180,6 +182,36 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
     if (!block) {
         sel_unlock(&st);
         return -1;
+    }
+
+    /* 3b. Buffered cases: their fast paths run without the lock, so pass 1
+     * saw a moment that is gone. Freeze the peers of every buffered case
+     * (the waiter flag: chan.c's opening comment, step 2), then look at
+     * those cases again; what this finds stays true until we unlock, so
+     * nothing can arrive unseen between here and queueing. Unbuffered
+     * cases need no second look: their locks are held. */
+    bool buffered = false;
+    for (int k = 0; k < n; k++) {
+        gort_case *cs = &cases[pollorder[k]];
+        struct hchan *c = (struct hchan *)cs->ch;
+        if (!c->dataqsiz) continue;
+        buffered = true;
+        if (cs->dir == GORT_CASE_RECV)
+            chan_flag_recv_waiter(c);
+        else
+            chan_flag_send_waiter(c);
+    }
+    for (int k = 0; buffered && k < n; k++) {
+        int i = pollorder[k];
+        gort_case *cs = &cases[i];
+        struct hchan *c = (struct hchan *)cs->ch;
+        if (!c->dataqsiz) continue;
+        if (cs->dir == GORT_CASE_RECV ? chan_ring_take_locked(c, cs->elem)
+                                      : chan_ring_put_locked(c, cs->elem)) {
+            sel_unlock(&st); /* clears the flags: no sudog was queued */
+            if (cs->dir == GORT_CASE_RECV && cs->ok) *cs->ok = true;
+            return i;
+        }
     }
 
     /* 4. queue on every channel and park */
