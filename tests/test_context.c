@@ -352,8 +352,11 @@ static void test_timeout_fires(void **state)
     assert_true(waited >= 20 * MS); /* never early */
     assert_int_equal(gort_ctx_err(c), -ETIMEDOUT);
     assert_string_equal(gort_ctx_errstr(gort_ctx_err(c)), "context deadline exceeded");
-    assert_int_equal(gort_ctx_err(child), -ETIMEDOUT); /* the parent's reason goes down */
-    assert_true(done_now(child));
+    /* The parent's reason goes down. As in Go, children are cancelled
+     * after the parent's done channel is closed: a receiver that sees the
+     * parent done (at once, on another P) may find the child not yet. */
+    assert_true(wait_done(child, 10 * SEC));
+    assert_int_equal(gort_ctx_err(child), -ETIMEDOUT);
     settle(); /* the timer's goroutine has ended */
 }
 
@@ -375,6 +378,7 @@ static void test_earlier_parent_deadline_wins(void **state)
     assert_true(gort_now() - start >= 30 * MS);
     assert_int_equal(gort_ctx_err(p), -ETIMEDOUT);
     assert_int_equal(gort_ctx_err(c), -ETIMEDOUT);
+    assert_true(wait_done(c2, 10 * SEC)); /* a sibling: cancelled after c (see above) */
     assert_int_equal(gort_ctx_err(c2), -ETIMEDOUT);
 
     /* A child's earlier deadline fires first; the parent lives on. */
