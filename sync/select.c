@@ -9,11 +9,13 @@
  *    buffered channel's ring is also moved by lock-free fast paths
  *    (chan.c): pass 1 uses the ring's locked operations, which wait out a
  *    fast-path operation in flight.
- * 3b. Nothing ready and blocking: set the waiter flag of every buffered
- *    case (this freezes the fast paths that could make it ready), then look
- *    at those cases once more; one ready now runs (the flags are cleared
- *    again when unlocking, no sudog having been queued).
- * 4. Still nothing: queue a sudog on every case's channel,
+ * 3b. Nothing ready: set the waiter flag of every buffered case (this
+ *    freezes the fast paths that could make it ready), then look at those
+ *    cases once more; one ready now runs (the flags are cleared again when
+ *    unlocking, no sudog having been queued). Non-blocking selects too:
+ *    only then is "none ready" true at one instant.
+ * 4. Still nothing: -1 when not blocking; else queue a sudog on every
+ *    case's channel,
  *    park (the unlock function drops every lock after the switch).
  *    A waker claims the select with a CAS on g->selectdone (waitq_dequeue),
  *    moves the value and names the winning sudog in g->param.
@@ -179,17 +181,16 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
             }
         }
     }
-    if (!block) {
-        sel_unlock(&st);
-        return -1;
-    }
-
     /* 3b. Buffered cases: their fast paths run without the lock, so pass 1
-     * saw a moment that is gone. Freeze the peers of every buffered case
-     * (the waiter flag: chan.c's opening comment, step 2), then look at
-     * those cases again; what this finds stays true until we unlock, so
-     * nothing can arrive unseen between here and queueing. Unbuffered
-     * cases need no second look: their locks are held. */
+     * saw each of them at a different moment (a case seen not ready may
+     * have become ready since, while a later one was seen after it stopped
+     * being ready: TestNonblockSelectRace). Freeze the peers of every
+     * buffered case (the waiter flag: chan.c's opening comment, step 2),
+     * then look at those cases again: a case found not ready now cannot
+     * become ready until we unlock, so once the last one is checked, none
+     * is ready at one instant (what a failing non-blocking select must
+     * mean), and nothing can arrive unseen between here and queueing.
+     * Unbuffered cases need no second look: their locks are held. */
     bool buffered = false;
     for (int k = 0; k < n; k++) {
         gort_case *cs = &cases[pollorder[k]];
@@ -212,6 +213,10 @@ static int select_impl(gort_case *cases, int ncases, bool block, uint16_t *pollo
             if (cs->dir == GORT_CASE_RECV && cs->ok) *cs->ok = true;
             return i;
         }
+    }
+    if (!block) {
+        sel_unlock(&st); /* clears the flags again */
+        return -1;
     }
 
     /* 4. queue on every channel and park */

@@ -36,6 +36,9 @@
  *     in one select, receivers with blocking and non-blocking selects, then
  *     closes and the fan-in idiom: exactly once, per (sender, channel)
  *     order;
+ *   - a non-blocking select over two buffered channels, one of which always
+ *     holds a value while lock-free sends and receives move it (Go's
+ *     TestNonblockSelectRace, persistent and jittered), never fails;
  *   - wake-ups: token rings of goroutines over buffered channels of cap 1
  *     and 2 with 1 and 3 tokens (every hop parks or races a park);
  *   - pointers in elements while the collector runs: gort_new objects sent
@@ -690,6 +693,66 @@ static void test_select_mixed_buffered_unbuffered(void **state)
     }
 }
 
+/* ---- a failing non-blocking select means "none ready at one instant" --------------- */
+
+enum { SNAP_ROUNDS = 30000 };
+
+static struct {
+    gort_chan *c1, *c2, *go, *done;
+    _Atomic int not_ready;
+} snap;
+
+static void snap_selector(void *arg)
+{
+    (void)arg;
+    int v;
+    while (gort_chan_recv(snap.go, &v)) {
+        int got = -1;
+        gort_case cs[] = {GORT_RECV(snap.c1, &got, NULL), GORT_RECV(snap.c2, &got, NULL)};
+        int r = gort_select(cs, 2, false);
+        if (r < 0) atomic_fetch_add(&snap.not_ready, 1);
+        gort_chan_send(snap.done, &r);
+    }
+}
+
+/* Go's TestNonblockSelectRace, persistent and jittered: c1 holds a value
+ * that main takes (a lock-free receive) right after putting one in c2 (a
+ * lock-free send), while another goroutine runs a non-blocking select over
+ * both. At every instant one of them holds a value, so the select must
+ * never fail, although its first look at c2 may come before main's send
+ * and its look at c1 after main's receive (the reason for select's second
+ * look with the fast paths frozen). */
+static void test_nonblock_select_snapshot(void **state)
+{
+    (void)state;
+    settle();
+    memset(&snap, 0, sizeof snap);
+    snap.c1 = gort_chan_make(sizeof(int), 1);
+    snap.c2 = gort_chan_make(sizeof(int), 1);
+    snap.go = gort_chan_make(sizeof(int), 0);
+    snap.done = gort_chan_make(sizeof(int), 0);
+    gort_go(snap_selector, NULL);
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    for (int i = 0; i < SNAP_ROUNDS; i++) {
+        gort_chan_send(snap.c1, &i);
+        gort_chan_send(snap.go, &i); /* the selector starts */
+        jitter(&x, 48);
+        gort_chan_send(snap.c2, &i);
+        int v, r;
+        bool ok;
+        gort_case cs = GORT_RECV(snap.c1, &v, &ok);
+        gort_select(&cs, 1, false); /* c1's value, unless the selector took it */
+        gort_chan_recv(snap.done, &r);
+        /* reset: both empty */
+        gort_select(&cs, 1, false);
+        gort_case cs2 = GORT_RECV(snap.c2, &v, &ok);
+        gort_select(&cs2, 1, false);
+        assert_int_equal(gort_chan_len(snap.c1) + gort_chan_len(snap.c2), 0);
+    }
+    gort_chan_close(snap.go);
+    assert_int_equal(atomic_load(&snap.not_ready), 0);
+}
+
 /* ---- wake-ups: token rings over buffered channels ------------------------------------ */
 
 enum { RING_N = 5, RING_HOPS = 20000 };
@@ -881,6 +944,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_zero_size_close_race),
         cmocka_unit_test(test_zero_size_semaphore_and_mutex),
         cmocka_unit_test(test_select_mixed_buffered_unbuffered),
+        cmocka_unit_test(test_nonblock_select_snapshot),
         cmocka_unit_test(test_token_rings_no_lost_wakeup),
         cmocka_unit_test(test_pointers_survive_gc),
     };
