@@ -403,7 +403,7 @@ static void gsched(struct g *gp, uint8_t act, unlock_fn unlockf, void *arg)
     /* Parking, yielding or exiting on its own: not a hog (any more). Only
      * a preemption (sched_preempt_yield, POST_GLOBAL) sets the flag; a
      * blocking region's exit through the global queue keeps it. */
-    if (act != POST_GLOBAL) gp->hog = 0;
+    if (GORT_UNLIKELY(gp->hog) && act != POST_GLOBAL) gp->hog = 0;
     if (GORT_LIKELY(!m->lockedg && !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)))
         next = pick_local(p, &inherit);
     m->post = act;
@@ -1672,7 +1672,7 @@ static void stop_the_world(struct m *m)
         bool stopped = cfg.ncpu > 1 ? note_tsleep_spin(&sched.stopnote, STOP_SPIN_NS, STOP_SPIN_NS)
                                     : note_tsleep(&sched.stopnote, retry);
         while (!stopped) {
-            if (retry < 100 * 1000) retry *= 2;
+            retry = retry * 2 < 100 * 1000 ? retry * 2 : 100 * 1000; /* 20, 40, 80, 100 us */
             rlock_acquire(&sched.lock);
             bool done = take_syscall_ps();
             rlock_release(&sched.lock);
