@@ -543,6 +543,21 @@ static long xfer_once(enum xop x, int fd, void *buf, size_t n, int flags, off_t 
     int e = call_begin(fs, dir, file);
     if (e) return e;
     long r;
+    if (netpoll_mode() == NETPOLL_URING && kind == FD_SOCKET) {
+        /* Sockets: the transfer itself first, without waiting (Go's order).
+         * A send with room and a receive with data queued finish here in
+         * one syscall, and post no completion: a CQE would also wake the
+         * M waiting on every ring. Only a transfer that would wait goes to
+         * the ring, where the kernel completes it when the socket is ready. */
+        do
+            r = sys_result(
+                plain_xfer(x, fd, buf, n, flags | MSG_DONTWAIT | (dir ? MSG_NOSIGNAL : 0), off));
+        while (r == -EINTR);
+        if (r != -EAGAIN) {
+            call_end(fs);
+            return r;
+        }
+    }
     if (netpoll_mode() == NETPOLL_URING) {
         struct io_uring_sqe t;
         memset(&t, 0, sizeof t);

@@ -40,10 +40,13 @@
  *     gone. The same holds when a thread that submitted requests exits (the
  *     kernel cancels them): the CQE says -ECANCELED and netio.c retries.
  *
+ *   Rings are COOP_TASKRUN (kernel-iface/uring.c says why). Sockets try
+ *   the transfer itself first (netio.c); only one that would wait becomes
+ *   a request, so a send with room or a receive with data queued costs one
+ *   syscall and posts no completion (which would also wake the waiter).
+ *
  *   Rejected: SINGLE_ISSUER/DEFER_TASKRUN (the ring changes threads with
- *   its P); COOP_TASKRUN (a completion's task work runs on the submitting
- *   thread, which may be asleep on a futex and would not be woken: the CQE
- *   would wait for that thread's next wake-up); one ring per M (idle Ms
+ *   its P); one ring per M (idle Ms
  *   would hold requests nobody reaps); SQPOLL (a kernel thread spinning per
  *   ring costs a CPU on a 2-core machine).
  *

@@ -20,15 +20,20 @@
  * most a quarter of the time slice (a slice is then noticed within 1.5
  * slices). Preempting does not count as work (Go's rule): with a hog on
  * every P a due timer every millisecond would otherwise hold sysmon at
- * 20 us for good. While any timer is pending the pause is at most 1 ms and
- * ends when the earliest is due; a timer already due is looked at again
+ * 20 us for good. While any timer is pending the pause ends when the
+ * earliest is due (no sooner: servers always have deadline timers pending,
+ * and a 1 ms cap cost them 1000 wake-ups a second); a timer already due is looked at again
  * every 50 us, the gap between preemption requests to one P (proc.c), as
  * asking sooner is pointless. A timer added while sysmon pauses, due before
  * the pause ends, cuts the pause short (sysmon_timer_added, from timer.c):
  * a timer that appeared just after a pass began must not wait out a long
- * pause. When every P is idle sysmon sleeps on sched.sysmonnote until a P
- * is taken from the idle list (pidleget wakes it): an idle program costs
- * nothing.
+ * pause. When every P has been idle for 20 ms sysmon sleeps on
+ * sched.sysmonnote until a P is taken from the idle list (pidleget wakes
+ * it): an idle program costs nothing. Not at once, as Go does: a server
+ * between requests has every P idle thousands of times a second, and
+ * each such sleep cost a futex wake in pidleget plus 50 passes at 20 us
+ * afterwards (5000 sysmon wake-ups a second, 12% of gort-httpd's CPU under
+ * wrk); brief idleness now keeps the backed-off pace.
  *
  * Why so few passes: while every CPU is busy the kernel runs some of
  * sysmon's wake-ups late. Traced on a 2-CPU VM (Linux 6.18, EEVDF,
@@ -51,8 +56,8 @@ void gc_sysmon_tick(int64_t now) __attribute__((weak));    /* collector: forced 
 
 #define SYSMON_MIN_DELAY     (20 * 1000)
 #define SYSMON_MAX_DELAY     (10 * 1000 * 1000)
-#define SYSMON_TIMER_DELAY   (1000 * 1000)
-#define SYSMON_OVERDUE_DELAY (50 * 1000) /* proc.c's PREEMPT_RETRY_NS */
+#define SYSMON_DEEP_AFTER    (20 * 1000 * 1000) /* every P idle this long: sleep until woken */
+#define SYSMON_OVERDUE_DELAY (50 * 1000)        /* proc.c's PREEMPT_RETRY_NS */
 #define HANDLER_CHECK_NS     (10 * 1000 * 1000)
 #define SCAVENGE_NS          (100 * 1000 * 1000)
 
@@ -71,7 +76,7 @@ static int64_t pause_for(int64_t now, int64_t delay, int64_t next)
 {
     if (!next) return delay;
     if (next <= now) return SYSMON_OVERDUE_DELAY;
-    int64_t d = delay < SYSMON_TIMER_DELAY ? delay : SYSMON_TIMER_DELAY;
+    int64_t d = delay;
     if (next - now < d) d = next - now;
     return d < SYSMON_MIN_DELAY ? SYSMON_MIN_DELAY : d;
 }
@@ -144,6 +149,7 @@ static void sysmon(void *arg)
     int64_t delay = SYSMON_MIN_DELAY;
     uint32_t idle = 0;
     int64_t last_handler_check = 0, last_scavenge = 0;
+    int64_t idle_since = 0; /* when every P was first seen idle (0: a P runs) */
     for (;;) {
         if (idle == 0)
             delay = SYSMON_MIN_DELAY;
@@ -154,7 +160,13 @@ static void sysmon(void *arg)
         if (delay < SYSMON_MIN_DELAY) delay = SYSMON_MIN_DELAY;
 
         int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
-        if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == procs ||
+        bool allidle = atomic_load_explicit(&sched.npidle, memory_order_relaxed) == procs;
+        int64_t t = ki_nanotime();
+        if (!allidle)
+            idle_since = 0;
+        else if (!idle_since)
+            idle_since = t;
+        if ((allidle && t - idle_since >= SYSMON_DEEP_AFTER) ||
             atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
             /* Nothing runs (or a stopper handles it): sleep until a P is
              * taken. Re-checked under the lock pidleget holds. */
@@ -171,6 +183,7 @@ static void sysmon(void *arg)
                 note_clear(&sched.sysmonnote);
                 rlock_release(&sched.lock);
                 idle = 0;
+                idle_since = 0;
                 continue;
             }
             rlock_release(&sched.lock);
