@@ -77,9 +77,12 @@
 #define EAGER_RINGS     64  /* Ps that get their ring up front; the rest on first I/O */
 
 struct pollring {
-    struct io_uring ur;        /* SQ side: the owner P's M only; CQ side: reaping */
-    _Atomic uint32_t reaping;  /* CQ consumer lock (exchange) */
-    uint32_t sysmon_seen_tail; /* sysmon only: SQ tail it saw unsubmitted last pass */
+    struct io_uring ur;         /* SQ side: the owner P's M only; CQ side: reaping */
+    _Atomic uint32_t reaping;   /* CQ consumer lock (exchange) */
+    uint32_t sysmon_seen_tail;  /* sysmon only: SQ tail it saw unsubmitted last pass */
+    _Atomic uint32_t reaps;     /* walks of the CQ (written by the reap flag's holder) */
+    uint32_t sysmon_seen_reaps; /* sysmon only: reaps when it first saw CQEs waiting */
+    int64_t sysmon_cqe_since;   /* sysmon only: since when CQEs wait unreaped (0: none) */
     int32_t id;
 };
 
@@ -383,6 +386,9 @@ static int ring_reap(struct pollring *r)
         /* NODROP kept CQEs the full CQ had no room for: bring them in. */
         ki_uring_enter(r->ur.ring_fd, 0, 0, IORING_ENTER_GETEVENTS);
     }
+    /* Relaxed: a hint for sysmon, written only under the reap flag. */
+    atomic_store_explicit(&r->reaps, atomic_load_explicit(&r->reaps, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     atomic_store_explicit(&r->reaping, 0, memory_order_release);
     return n;
 }
@@ -513,12 +519,38 @@ void netpoll_sysmon(int64_t now)
             r->sysmon_seen_tail = tail;
         }
     }
+    if (np.mode == NETPOLL_URING) {
+        /* Completions that nobody has reaped for 10 ms: their P is busy
+         * with one goroutine and no M waits. Per ring, not "every ring
+         * polled lately": a busy P reaps its own ring often, and taking
+         * its completions to the global queue (we hold no P) would park
+         * them behind a local queue that it keeps refilling, where only
+         * every 61st pick looks (seen: echo round trips 500 ms late). */
+        int32_t nr = atomic_load_explicit(&nrings_hint, memory_order_acquire);
+        int n = 0;
+        for (int32_t i = 0; i < nr; i++) {
+            struct pollring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+            if (!r) continue;
+            if (!io_uring_cq_ready(&r->ur)) {
+                r->sysmon_cqe_since = 0;
+                continue;
+            }
+            uint32_t reaps = atomic_load_explicit(&r->reaps, memory_order_relaxed);
+            if (!r->sysmon_cqe_since || reaps != r->sysmon_seen_reaps) {
+                r->sysmon_cqe_since = now;
+                r->sysmon_seen_reaps = reaps;
+            } else if (now - r->sysmon_cqe_since >= SYSMON_POLL_NS) {
+                n += ring_reap(r);
+                r->sysmon_cqe_since = 0;
+            }
+        }
+        if (n > 0) wakep();
+        return;
+    }
     int64_t last = atomic_load_explicit(&np.lastpoll, memory_order_relaxed);
     if (now - last < SYSMON_POLL_NS) return;
     if (atomic_load_explicit(&np.wait_until, memory_order_relaxed) != 0) return; /* someone waits */
-    if (np.mode == NETPOLL_URING) {
-        if (reap_all() > 0) wakep();
-    } else {
+    {
         struct epoll_event ev[WAIT_EVENTS];
         int k = ki_epoll_wait(np.epfd, ev, WAIT_EVENTS, 0);
         for (int i = 0; i < k; i++) {

@@ -321,6 +321,9 @@ static inline void post_switch(struct m *m)
  * here, after post_switch: the goroutine that switched away may have held
  * channel locks until its unlockf ran, and timer functions take channel
  * locks (a goroutine receiving from its own ticker would deadlock). */
+/* The periodic reap below only while the local queue is shorter than this. */
+#define NETPOLL_REAP_MAXQ (RUNQ_LEN / 2)
+
 static inline void timer_poll(struct m *m)
 {
     struct p *p = m->p;
@@ -328,8 +331,20 @@ static inline void timer_poll(struct m *m)
         (++p->timerpoll & 31) == 0)
         timers_run(p, ki_nanotime());
     /* The same for I/O: submit what this P published and reap what came
-     * back, every 16th resumption while I/O is pending. */
-    if (GORT_UNLIKELY(p && netpoll_pending()) && (++p->netpolltick & 15) == 0) netpoll_poll_p(p);
+     * back, every 16th resumption while I/O is pending. Reap only while
+     * the global queue is empty and the local one short: goroutines
+     * readied now join the local queue, ahead of those waiting globally,
+     * and a P that keeps refilling its own queue would leave the global
+     * one to every 61st pick (Go reaps only once the local queue is
+     * empty). Seen: 1000-connection echo round trips 300 ms late against
+     * a 3 ms median. Submitting is always done. */
+    if (GORT_UNLIKELY(p && netpoll_pending()) && (++p->netpolltick & 15) == 0) {
+        if (runq_len(p) < NETPOLL_REAP_MAXQ &&
+            atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0)
+            netpoll_poll_p(p);
+        else
+            netpoll_flush(p);
+    }
 }
 
 _Static_assert(offsetof(struct g, syscallsp) == G_OFF_SYSCALLSP, "switch.S offsets");
