@@ -177,13 +177,17 @@ static void sysmon(void *arg)
                 sched.sysmonwait = true;
                 rlock_release(&sched.lock);
                 /* Bounded, so a stop-the-world's end is noticed too. */
-                note_tsleep(&sched.sysmonnote, 100 * 1000 * 1000);
+                bool woken = note_tsleep(&sched.sysmonnote, 100 * 1000 * 1000);
                 rlock_acquire(&sched.lock);
                 sched.sysmonwait = false;
                 note_clear(&sched.sysmonnote);
                 rlock_release(&sched.lock);
-                idle = 0;
-                idle_since = 0;
+                /* Woken: the program runs again, watch it closely (Go's
+                 * syscallWake). Timed out: still idle, sleep again at once. */
+                if (woken) {
+                    idle = 0;
+                    idle_since = 0;
+                }
                 continue;
             }
             rlock_release(&sched.lock);
