@@ -14,6 +14,7 @@
  * which is generous (100 ms of CPU in a 1 s idle window). Each test starts
  * with only the main goroutine alive (settle()).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -861,8 +862,31 @@ static int64_t cpu_ns(void)
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * US;
 }
 
+/* Voluntary context switches of every thread of this process so far. */
+static long wakeups(void)
+{
+    long total = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* the thread exited meanwhile */
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "voluntary_ctxt_switches:", 24)) total += atol(line + 24);
+        fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
 /* With every goroutine parked and main in a blocking region, no thread
- * spins: the process uses (almost) no CPU. */
+ * spins: the process uses (almost) no CPU, and its threads (sysmon above all)
+ * stay asleep: a sysmon that polled for 20 ms after each of its bounded
+ * sleeps woke 700 times a second here, too little CPU for the first check. */
 static void test_idle_uses_no_cpu(void **state)
 {
     (void)state;
@@ -874,12 +898,17 @@ static void test_idle_uses_no_cpu(void **state)
         gort_go(wg_waiter, NULL);
     assert_true(WAIT_FOR(sema_nwait(&mw.gate.sema) == NWAITERS));
 
+    nap(50 * MS); /* sysmon notices that every P is idle */
+    long s0 = wakeups();
     int64_t c0 = cpu_ns(), w0 = gort_now();
     nap(1 * SEC);
     int64_t c1 = cpu_ns(), w1 = gort_now();
-    print_message("idle: %.1f ms CPU in %.0f ms\n", (c1 - c0) / 1e6, (w1 - w0) / 1e6);
+    long s1 = wakeups();
+    print_message("idle: %.1f ms CPU and %ld thread wake-ups in %.0f ms\n", (c1 - c0) / 1e6,
+                  s1 - s0, (w1 - w0) / 1e6);
     assert_true(w1 - w0 >= 1 * SEC);
     assert_true(c1 - c0 < 100 * MS);
+    assert_true(s0 >= 0 && s1 - s0 < 300); /* about 130 here; 600+ with the bug */
 
     gort_wg_done(&mw.gate);
     gort_wg_wait(&mw.all);
