@@ -38,7 +38,7 @@ struct mem_global mem;
 struct span mem_empty_span;
 struct span mem_dead_span;
 struct mcache mem_nobody;
-_Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN];
+_Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN + 1];
 
 #define MAX_CPUS 1024
 static uint8_t cpu_node[MAX_CPUS]; /* written once in mem_init_slow */
@@ -102,11 +102,11 @@ void mem_init_slow(void)
         s ^= x;
     }
     mem.secret = (s | (1UL << 63)) & ~7UL;
-    mem_empty_span.free = mem.secret; /* empty list */
+    mem_empty_span.free = blk_enc(1); /* empty list */
     atomic_store_explicit(&mem_empty_span.owner, NOBODY, memory_order_relaxed);
     atomic_store_explicit(&mem_dead_span.owner, NOBODY, memory_order_relaxed);
     mem_dead_span.state = SPAN_DEAD;
-    mem_dead_span.free = mem.secret;
+    mem_dead_span.free = blk_enc(1);
     mem.arena_map = mem_arena_map;
     /* No goal and no limit until the collector's pacer sets them (gc_init):
      * nobody is over a goal of 0. */

@@ -3,10 +3,13 @@
  *
  * Fast paths, both inline here with no lock and no atomic RMW:
  *   gort_malloc  cache (three loads: TLS M, its P, the P's cache), size
- *                class (one table load), pop (mcache_alloc, mem.h).
- *   gort_free    span (two loads: arena_map, the page table), owner check,
- *                object-start and double-free checks (a multiply, a load),
- *                push on the span's free list, two counters.
+ *                class (one table load), pop (mcache_pop, mem.h): 26
+ *                instructions, no frame (the refill is a tail call).
+ *   gort_free    span (two loads: arena_map, the page table), owner check
+ *                (which also rejects large and GC objects), object-start
+ *                and double-free checks (one multiply, one range test),
+ *                push on the span's free list, one counter: 52
+ *                instructions, no frame.
  * Everything else (no cache yet, no P, large objects, frees to another
  * cache's span, errors) goes to the _slow functions.
  *
@@ -83,15 +86,37 @@ static GORT_NOINLINE void alloc_yield(struct mcache *c, void *caller)
         if (GORT_UNLIKELY((c)->yield)) alloc_yield((c), __builtin_return_address(0)); \
     } while (0)
 
+/* The refill half of the public small-object paths: refill, allocate black
+ * while the collector marks (GC classes), then yield if the refill (the
+ * only place that sets c->yield) asked for it, the object marked first.
+ * Out of line so that the fast paths make no call but tail calls (no frame
+ * to build, no register to save). */
+static GORT_NOINLINE void *refill_slow(struct mcache *c, unsigned sc, void *caller)
+{
+    void *p = mcache_refill(c, sc);
+    if (sc >= NUM_SIZE_CLASSES && GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
+    if (GORT_UNLIKELY(c->yield)) alloc_yield(c, caller);
+    return p;
+}
+
+/* The small size class of n (n <= MAX_SMALL_SIZE); one table load. */
+#define SMALL_CLASS(n) size_to_class(n)
+
 void *gort_malloc(size_t n)
 {
     struct mcache *c = mcache_fast();
-    if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
-        void *p = mcache_alloc(c, spanclass_of(KIND_MANUAL, size_to_class(n)));
-        ALLOC_YIELD_CHECK(c);
-        return p;
-    }
-    return alloc_slow(n, KIND_MANUAL, false, 1);
+    size_t sc;
+    if (GORT_LIKELY(n <= SMALL_SIZE_MAX)) /* one compare for the common sizes */
+        sc = size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
+    else if (n <= MAX_SMALL_SIZE)
+        sc = size_to_class128[(n - SMALL_SIZE_MAX + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
+    else
+        return alloc_slow(n, KIND_MANUAL, false, 1);
+    if (GORT_UNLIKELY(!c)) return alloc_slow(n, KIND_MANUAL, false, 1);
+    sc = spanclass_of(KIND_MANUAL, (unsigned)sc);
+    void *p = mcache_pop(c, sc);
+    if (GORT_LIKELY(p)) return p;
+    return refill_slow(c, (unsigned)sc, __builtin_return_address(0));
 }
 
 void *gort_calloc(size_t n, size_t size)
@@ -119,26 +144,41 @@ void *gort_aligned_alloc(size_t align, size_t n)
     return alloc_slow(n < align && align <= MAX_SMALL_SIZE ? align : n, KIND_MANUAL, false, align);
 }
 
+/* gort_free of NULL (nothing) or of an address beyond user space (fatal). */
+static GORT_NOINLINE void free_odd(void *p)
+{
+    if (p) mcache_free_slow(mcache_fast(), NULL, p);
+}
+
 void gort_free(void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    if (GORT_UNLIKELY(!p)) return;
-    struct span *s = span_of(a);
+    /* NULL (wraps) and addresses past user space in one test; a == 2^47
+     * finds the map's extra NULL entry (mem_arena_map). */
+    if (GORT_UNLIKELY((a - 1) >> ADDR_BITS)) return free_odd(p);
+    /* span_of, the range test done. Relaxed: see struct arena. */
+    struct arena *ar = atomic_load_explicit(&mem_arena_map[a >> ARENA_SHIFT], memory_order_relaxed);
     struct mcache *c = mcache_fast();
-    /* Relaxed: only our own store can make owner equal c (mem.h, struct span). */
-    /* NULL only outside gort's heap; unowned spans' owner is NOBODY, never c
-     * (not even a NULL c). */
-    if (GORT_LIKELY(s && atomic_load_explicit(&s->owner, memory_order_relaxed) == c)) {
+    if (GORT_UNLIKELY(!ar)) return mcache_free_slow(c, NULL, p);
+    struct span *s = atomic_load_explicit(&ar->spans[(a >> PAGE_SHIFT) & (ARENA_PAGES - 1)],
+                                          memory_order_relaxed);
+    /* Relaxed: only our own store can make owner equal c (mem.h, struct span).
+     * Spans no cache owns, and GC spans, have owner NOBODY, never c (not even
+     * a NULL c), so this also rejects large and GC objects. */
+    if (GORT_LIKELY(atomic_load_explicit(&s->owner, memory_order_relaxed) == c)) {
         uintptr_t off = a - s->base;
         uintptr_t d = ((struct block *)p)->enc ^ mem.secret;
-        if (GORT_LIKELY(off < s->spanbytes &&
-                        (uint32_t)((off * s->divmagic) >> 32) * s->elemsize == off && d != 0 &&
-                        d - s->base >= s->spanbytes && s->spanclass < NUM_SIZE_CLASSES)) {
+        /* An object start of the span (divtest: mem.h), and not a free
+         * block (its word does not decode into the span, list ends
+         * included: blk_end). */
+        if (GORT_LIKELY(off < s->spanbytes && off * s->divtest < s->divtest &&
+                        d - s->base >= s->spanbytes)) {
             ((struct block *)p)->enc = s->free;
             s->free = blk_enc(a);
             s->nalloc--;
-            counter_add(&c->cls[s->spanclass].nfree, 1);
-            if (GORT_UNLIKELY((int32_t)s->nalloc <= s->slow_at)) mcache_free_local_slow(c, s);
+            counter_inc(&c->nfree[s->spanclass]);
+            if (GORT_UNLIKELY((int32_t)s->nalloc <= s->slow_at))
+                return mcache_free_local_slow(c, s);
             return;
         }
     }
@@ -196,11 +236,12 @@ void *gort_new(size_t n)
 {
     struct mcache *c = mcache_fast();
     if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
-        void *p = mcache_alloc(c, spanclass_of(KIND_SCAN, size_to_class(n)));
+        unsigned sc = spanclass_of(KIND_SCAN, SMALL_CLASS(n));
+        void *p = mcache_pop(c, sc);
+        if (GORT_UNLIKELY(!p)) return refill_slow(c, sc, __builtin_return_address(0));
         /* Allocate black while the collector marks (one load and a branch
          * otherwise; the flag changes only with the world stopped). */
         if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
-        ALLOC_YIELD_CHECK(c);
         return p;
     }
     void *p = alloc_slow(n, KIND_SCAN, true, 1);
@@ -228,9 +269,10 @@ void *gort_new_noscan(size_t n)
         return p;
     }
     if (GORT_LIKELY(c && n <= MAX_SMALL_SIZE)) {
-        void *p = mcache_alloc(c, spanclass_of(KIND_NOSCAN, size_to_class(n)));
+        unsigned sc = spanclass_of(KIND_NOSCAN, SMALL_CLASS(n));
+        void *p = mcache_pop(c, sc);
+        if (GORT_UNLIKELY(!p)) return refill_slow(c, sc, __builtin_return_address(0));
         if (GORT_UNLIKELY(gort__gc_barrier)) mem_gc_mark_new(p);
-        ALLOC_YIELD_CHECK(c);
         return p;
     }
     if (!c && n - 1 < TINY_SIZE - 1) {
@@ -258,8 +300,8 @@ void gort_read_memstats(gort_memstats *out)
          c = c->allnext)
         for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
             /* Relaxed: statistics, single writers (struct mclass). */
-            uint64_t nm = atomic_load_explicit(&c->cls[sc].nmalloc, memory_order_relaxed);
-            uint64_t nf = atomic_load_explicit(&c->cls[sc].nfree, memory_order_relaxed);
+            uint64_t nm = atomic_load_explicit(&c->nmalloc[sc], memory_order_relaxed);
+            uint64_t nf = atomic_load_explicit(&c->nfree[sc], memory_order_relaxed);
             int64_t size = class_to_size[sc % NUM_SIZE_CLASSES];
             objects += (int64_t)(nm - nf);
             bytes += (int64_t)(nm - nf) * size;
@@ -311,8 +353,8 @@ int64_t mem_gc_nonheap(void)
          c = c->allnext)
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
             /* Relaxed: statistics, single writers (struct mclass). */
-            uint64_t nm = atomic_load_explicit(&c->cls[sc].nmalloc, memory_order_relaxed);
-            uint64_t nf = atomic_load_explicit(&c->cls[sc].nfree, memory_order_relaxed);
+            uint64_t nm = atomic_load_explicit(&c->nmalloc[sc], memory_order_relaxed);
+            uint64_t nf = atomic_load_explicit(&c->nfree[sc], memory_order_relaxed);
             gcbytes += (int64_t)(nm - nf) * class_to_size[sc % NUM_SIZE_CLASSES];
         }
     for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++)

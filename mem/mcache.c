@@ -41,10 +41,21 @@ static struct span *const EMPTY = &mem_empty_span;
 
 static inline bool span_has_free(const struct span *s)
 {
-    return s->free != mem.secret || s->carve < s->limit;
+    return !span_free_empty(s) || s->carve < s->limit;
 }
 
 /* ---- span lists (owner) ------------------------------------------------------------ */
+
+/* Leave the full list only with a quarter of the span free, by local frees
+ * (slow_at) or remote ones (the notify credit, arm_notify). Hysteresis: a
+ * span bouncing between full and current for one block at a time costs a
+ * refill and two atomics per block (mem.h, "Remote-free notification"; the
+ * no-stranding argument there needs slow_at > nelems / 2 - 1: the fraction
+ * asked for must stay under a half). */
+static inline int32_t full_slow_at(const struct span *s)
+{
+    return (int32_t)(s->nelems - (s->nelems + 3) / 4);
+}
 
 static void list_push(struct span **head, struct span *s, uint8_t which)
 {
@@ -53,10 +64,7 @@ static void list_push(struct span **head, struct span *s, uint8_t which)
     if (*head) (*head)->prev = s;
     *head = s;
     s->list = which;
-    /* Leave the full list only with an eighth of the span free (hysteresis: a span
-     * bouncing between full and current for one block at a time costs two atomics
-     * per block). */
-    s->slow_at = which == LIST_PARTIAL ? 0 : (int32_t)(s->nelems - (s->nelems + 7) / 8);
+    s->slow_at = which == LIST_PARTIAL ? 0 : full_slow_at(s);
 }
 
 static void list_unlink(struct span **head, struct span *s)
@@ -74,14 +82,14 @@ static void list_unlink(struct span **head, struct span *s)
 /* ---- collecting remote frees (owner) ----------------------------------------------- */
 
 /* Append the chain starting at raw address chain (linked by encoded words,
- * ending in an encoded NULL) to s's free list; returns its length. */
+ * ending in the encoded blk_end(s)) to s's free list; returns its length. */
 static uint32_t merge_chain(struct span *s, uintptr_t chain)
 {
     if (!chain) return 0;
     uint32_t n = 1;
     struct block *b = (struct block *)chain;
     uintptr_t next;
-    while ((next = b->enc ^ mem.secret) != 0) {
+    while (!blk_is_end(next = b->enc ^ mem.secret)) {
         b = (struct block *)next;
         n++;
     }
@@ -97,7 +105,7 @@ static uint32_t collect(struct span *s)
 {
     uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed);
     for (;;) {
-        if (!(old & ~TF_FLAGS)) {
+        if (!(old & TF_CHAIN)) {
             if (old & TF_NOTIFY)
                 atomic_fetch_and_explicit(&s->tfree, ~TF_NOTIFY, memory_order_relaxed);
             return 0;
@@ -106,7 +114,7 @@ static uint32_t collect(struct span *s)
          * freers' release CAS. */
         if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, old & TF_QUEUED,
                                                   memory_order_acquire, memory_order_relaxed))
-            return merge_chain(s, old & ~TF_FLAGS);
+            return merge_chain(s, old & TF_CHAIN);
     }
 }
 
@@ -114,16 +122,20 @@ static uint32_t collect(struct span *s)
  * chain is waiting: then collect it and return false. */
 static bool arm_notify(struct span *s)
 {
+    int32_t credit = (int32_t)s->nalloc - full_slow_at(s);
+    if (credit < 1) credit = 1;
     uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed);
     for (;;) {
-        if (old & ~TF_FLAGS) {
+        if (old & TF_CHAIN) {
             collect(s);
             return false;
         }
         /* Relaxed: no data is published; a freer that sees TF_NOTIFY only
-         * pushes the span on our notify stack, with its own release. */
-        if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, old | TF_NOTIFY,
-                                                  memory_order_relaxed, memory_order_relaxed))
+         * counts down the credit in this word (RMWs on one location agree)
+         * and pushes the span on our notify stack, with its own release. */
+        uintptr_t nw = (old & ~TF_CREDIT) | TF_NOTIFY | (uintptr_t)credit << TF_CREDIT_SHIFT;
+        if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, nw, memory_order_relaxed,
+                                                  memory_order_relaxed))
             return true;
     }
 }
@@ -167,7 +179,7 @@ void mcache_drain_notify(struct mcache *c)
         /* Acquire: the chain (as in collect). Clears TF_QUEUED: from here a
          * freer may queue s again, after we are done with notify_next. */
         uintptr_t old = atomic_exchange_explicit(&s->tfree, 0, memory_order_acquire);
-        merge_chain(s, old & ~TF_FLAGS);
+        merge_chain(s, old & TF_CHAIN);
         struct mclass *k = &c->cls[s->spanclass];
         if (s->list == LIST_FULL) {
             list_unlink(&k->full, s);
@@ -182,16 +194,22 @@ void mcache_drain_notify(struct mcache *c)
 
 /* ---- remote frees ------------------------------------------------------------------ */
 
-/* Publish the chain head..tail (raw addresses; tail's link is overwritten)
- * on s, notifying the owner when s is on its full list. */
-static void remote_push(struct span *s, uintptr_t head, uintptr_t tail)
+/* Publish the chain head..tail of n blocks (raw addresses; tail's link is
+ * overwritten) on s, notifying the owner when s is on its full list and
+ * this exhausts its credit. */
+static void remote_push(struct span *s, uintptr_t head, uintptr_t tail, uint32_t n)
 {
     struct block *t = (struct block *)tail;
     uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed), nw;
     do {
-        t->enc = blk_enc(old & ~TF_FLAGS);
-        nw = head | (old & TF_FLAGS);
-        if ((old & TF_NOTIFY) && !(old & TF_QUEUED)) nw |= TF_QUEUED;
+        t->enc = blk_enc((old & TF_CHAIN) ? old & TF_CHAIN : blk_end(s));
+        nw = head | (old & ~TF_CHAIN);
+        if ((old & TF_NOTIFY) && !(old & TF_QUEUED)) {
+            if ((old >> TF_CREDIT_SHIFT) <= n)
+                nw = (nw & ~TF_CREDIT) | TF_QUEUED;
+            else
+                nw -= (uintptr_t)n << TF_CREDIT_SHIFT;
+        }
         /* Release: publishes the chain's links (and the freed blocks) to
          * the owner's acquire in collect / mcache_drain_notify. */
     } while (!atomic_compare_exchange_weak_explicit(&s->tfree, &old, nw, memory_order_release,
@@ -212,7 +230,7 @@ static void remote_push(struct span *s, uintptr_t head, uintptr_t tail)
 void mcache_flush_remote(struct mcache *c)
 {
     if (!c->rb_n) return;
-    remote_push(c->rb_span, c->rb_head, c->rb_tail);
+    remote_push(c->rb_span, c->rb_head, c->rb_tail, c->rb_n);
     c->rb_span = NULL;
     c->rb_n = 0;
 }
@@ -246,17 +264,17 @@ void mcache_free_slow(struct mcache *c, struct span *s, void *p)
         ((struct block *)p)->enc = s->free;
         s->free = blk_enc(a);
         s->nalloc--;
-        counter_add(&c->cls[s->spanclass].nfree, 1);
+        counter_inc(&c->nfree[s->spanclass]);
         if ((int32_t)s->nalloc <= s->slow_at) mcache_free_local_slow(c, s);
         return;
     }
     if (!c) {
         /* Relaxed: a statistic. */
         atomic_fetch_add_explicit(&mem.foreign_nfree[s->spanclass], 1, memory_order_relaxed);
-        remote_push(s, a, a);
+        remote_push(s, a, a, 1);
         return;
     }
-    counter_add(&c->cls[s->spanclass].nfree, 1);
+    counter_inc(&c->nfree[s->spanclass]);
     if (c->rb_span == s && c->rb_n < REMOTE_BATCH_MAX) {
         ((struct block *)p)->enc = blk_enc(c->rb_head);
         c->rb_head = a;
@@ -264,7 +282,7 @@ void mcache_free_slow(struct mcache *c, struct span *s, void *p)
         return;
     }
     mcache_flush_remote(c);
-    ((struct block *)p)->enc = mem.secret;
+    ((struct block *)p)->enc = blk_enc(blk_end(s));
     c->rb_span = s;
     c->rb_head = c->rb_tail = a;
     c->rb_n = 1;
@@ -288,18 +306,20 @@ void mcache_free_local_slow(struct mcache *c, struct span *s)
 
 /* ---- refill ------------------------------------------------------------------------ */
 
-/* Thread up to a page's worth of s's uncarved objects onto its (empty) free
- * list. */
+/* Thread a page's worth of s's uncarved objects onto its (empty) free
+ * list, and at least CARVE_MIN (pages are touched as they are needed, and a
+ * large class still refills only every CARVE_MIN objects). */
+#define CARVE_MIN 16
 static void carve(struct span *s)
 {
     uintptr_t size = s->elemsize;
     uintptr_t n = (s->limit - s->carve) / size;
-    uintptr_t max = PAGE_SIZE / size ? PAGE_SIZE / size : 1;
+    uintptr_t max = PAGE_SIZE / size > CARVE_MIN ? PAGE_SIZE / size : CARVE_MIN;
     if (n > max) n = max;
     uintptr_t first = s->carve, last = first + (n - 1) * size;
     for (uintptr_t b = first; b < last; b += size)
         ((struct block *)b)->enc = blk_enc(b + size);
-    ((struct block *)last)->enc = s->free; /* empty: the encoded NULL */
+    ((struct block *)last)->enc = s->free; /* empty: the encoded blk_end */
     s->free = blk_enc(first);
     s->carve = last + size;
 }
@@ -321,27 +341,27 @@ void *mcache_refill(struct mcache *c, unsigned sc)
     if (atomic_load_explicit(&c->notify, memory_order_relaxed)) mcache_drain_notify(c);
     if (GORT_UNLIKELY(++c->refills % 1024 == 0) && !c->fallback) mem_scavenge_tick(ki_nanotime());
     struct mclass *k = &c->cls[sc];
-    struct span *s = k->cur;
+    struct span *s = c->cur[sc];
     if (sc >= NUM_SIZE_CLASSES) {
         /* A GC class: the cache holds its current span only (mem.h,
          * "Collected spans"); no frees ever reach it. */
-        if (s == EMPTY || (s->free == mem.secret && s->carve >= s->limit)) {
+        if (s == EMPTY || (span_free_empty(s) && s->carve >= s->limit)) {
             if (s != EMPTY) mcentral_putback_gc(s);
-            k->cur = EMPTY; /* mcentral_grab_gc may start a cycle or assist */
+            c->cur[sc] = EMPTY; /* mcentral_grab_gc may start a cycle or assist */
             s = mcentral_grab_gc(c, sc);
             s->list = LIST_CUR;
-            k->cur = s;
+            c->cur[sc] = s;
         }
-        if (s->free == mem.secret) carve(s);
+        if (span_free_empty(s)) carve(s);
         return mcache_alloc(c, sc);
     }
-    if (s != EMPTY && s->free == mem.secret && !collect(s) && s->carve >= s->limit) {
-        k->cur = EMPTY;
+    if (s != EMPTY && span_free_empty(s) && !collect(s) && s->carve >= s->limit) {
+        c->cur[sc] = EMPTY;
         s->list = LIST_NONE;
         s->slow_at = -1;
         park_span(k, s);
     }
-    while (k->cur == EMPTY) {
+    while (c->cur[sc] == EMPTY) {
         s = k->partial;
         if (s) {
             list_unlink(&k->partial, s);
@@ -355,10 +375,10 @@ void *mcache_refill(struct mcache *c, unsigned sc)
         }
         s->list = LIST_CUR;
         s->slow_at = -1;
-        k->cur = s;
+        c->cur[sc] = s;
     }
-    s = k->cur;
-    if (s->free == mem.secret) carve(s);
+    s = c->cur[sc];
+    if (span_free_empty(s)) carve(s);
     return mcache_alloc(c, sc);
 }
 
@@ -383,7 +403,7 @@ static struct mcache *mcache_new(int node)
     struct mcache *c = mem_meta_alloc(sizeof *c);
     c->node = node;
     for (unsigned i = 0; i < NUM_SPAN_CLASSES; i++)
-        c->cls[i].cur = EMPTY;
+        c->cur[i] = EMPTY;
     struct mcache *h = atomic_load_explicit(&mem.allcaches, memory_order_relaxed);
     do {
         c->allnext = h;
@@ -402,9 +422,9 @@ static void mcache_tidy(struct mcache *c)
     mcache_drain_notify(c);
     for (unsigned sc = 0; sc < NUM_SPAN_CLASSES; sc++) {
         struct mclass *k = &c->cls[sc];
-        struct span *s = k->cur;
+        struct span *s = c->cur[sc];
         if (s != EMPTY) {
-            k->cur = EMPTY;
+            c->cur[sc] = EMPTY;
             if (sc >= NUM_SIZE_CLASSES) {
                 mcentral_putback_gc(s);
                 continue;

@@ -13,6 +13,17 @@
  * a whole, mcache.c) avoids that for the price of memory held by a cache
  * until its spans empty.
  *
+ * Span sizes. A span of class cls has class_to_npages[cls] pages (the
+ * generator's choice: tail waste <= 1/8) doubled while it stays within
+ * SPAN_MIN_PAGES and GC_MARK_WORDS * 64 objects: 32 KiB for every class of
+ * up to 4 KiB. With one-page spans a class of 512 bytes refills every 16
+ * allocations, and a span that regains a few free blocks at a time (larson:
+ * random frees spread over every span) turns over every few; the price is
+ * up to 32 KiB a cache holds per class it uses. Doubling never raises the
+ * tail waste fraction (a tail t of a span becomes 2t mod size <= 2t of
+ * twice the span), and the division magic stays exact for every offset
+ * (tests/test_mem_sizeclasses.c checks both on these sizes).
+ *
  * GC spans (KIND_SCAN, KIND_NOSCAN) are zeroed when handed out if their
  * pages may hold old data, so gort_new never clears an object.
  *
@@ -23,17 +34,28 @@
 
 #include "mem/mem.h"
 
+uint32_t mem_class_npages(unsigned cls)
+{
+    uint32_t np = class_to_npages[cls], size = class_to_size[cls];
+    if (!size) return np; /* class 0: large objects */
+    while (np * 2 <= SPAN_MIN_PAGES &&
+           ((uintptr_t)np * 2 << PAGE_SHIFT) / size <= GC_MARK_WORDS * 64)
+        np *= 2;
+    return np;
+}
+
 static void span_init_class(struct span *s, unsigned sc)
 {
     unsigned cls = sc % NUM_SIZE_CLASSES;
     s->spanclass = (uint16_t)sc;
     s->elemsize = class_to_size[cls];
     s->divmagic = class_to_divmagic[cls];
+    s->divtest = UINT64_MAX / s->elemsize + 1;
     s->nelems = (uint32_t)((s->npages << PAGE_SHIFT) / s->elemsize);
     s->spanbytes = s->nelems * s->elemsize;
     s->carve = s->base;
     s->limit = s->base + s->spanbytes;
-    s->free = mem.secret;
+    s->free = blk_enc(blk_end(s));
     s->nalloc = 0;
 }
 
@@ -52,7 +74,7 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
     rlock_release(&mc->lock);
     if (s) {
         s->carve = s->base;
-        s->free = mem.secret;
+        s->free = blk_enc(blk_end(s));
         s->nalloc = 0;
         /* A kept empty span is on no sweep queue: mark bits a conservative
          * pointer set on it since are stale, and would make the next
@@ -60,7 +82,7 @@ struct span *mcentral_grab(struct mcache *c, unsigned sc)
         for (unsigned w = 0; w < GC_MARK_WORDS; w++)
             atomic_store_explicit(&s->gcmarks[w], 0, memory_order_relaxed);
     } else {
-        s = mheap_alloc(&nm->heap, class_to_npages[sc % NUM_SIZE_CLASSES]);
+        s = mheap_alloc(&nm->heap, mem_class_npages(sc % NUM_SIZE_CLASSES));
         span_init_class(s, sc);
         s->state = SPAN_SMALL;
     }
@@ -78,8 +100,10 @@ static struct span *hand_out(struct mcache *c, struct span *s, unsigned sc)
     s->slow_at = -1;
     atomic_store_explicit(&s->tfree, 0, memory_order_relaxed); /* nobody else has it yet */
     /* Relaxed: the span reaches other threads only through objects allocated
-     * from it, handed over by the program (that hand-off orders this store). */
-    atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+     * from it, handed over by the program (that hand-off orders this store).
+     * A GC span keeps NOBODY: nothing frees into it by hand, and gort_free's
+     * owner test then rejects its objects with no test of the class. */
+    atomic_store_explicit(&s->owner, sc >= NUM_SIZE_CLASSES ? NOBODY : c, memory_order_relaxed);
     return s;
 }
 

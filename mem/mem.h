@@ -39,29 +39,41 @@
  *   nelems == nalloc + |free| + (limit - carve) / elemsize
  *
  * Remote-free notification (mimalloc's delayed free). s->tfree is a pointer
- * to a chain of blocks with two flag bits:
+ * to a chain of blocks (TF_CHAIN) with two flag bits and a credit:
  *   TF_NOTIFY  the owner keeps s on its full list (no free block known), so
  *              it would never look at s again by itself and must be told
- *              when a remote free arrives;
- *   TF_QUEUED  s is on its owner's notify stack (owner->notify).
- * A remote freer that pushes onto a span with TF_NOTIFY and not TF_QUEUED
- * sets TF_QUEUED in the same CAS and then pushes s on owner->notify. Only
+ *              once enough remote frees have arrived;
+ *   TF_QUEUED  s is on its owner's notify stack (owner->notify);
+ *   credit     (bits 48..63, meaningful with TF_NOTIFY) the remote frees
+ *              still to arrive before the owner wants to hear of them.
+ * A remote freer that pushes n blocks onto a span with TF_NOTIFY and not
+ * TF_QUEUED takes n from the credit in the same CAS; when that exhausts it,
+ * it sets TF_QUEUED instead and then pushes s on owner->notify. Only
  * the owner clears TF_QUEUED, in one exchange after popping s from that
  * stack (mcache_drain_notify, in any slow path of the owner), and then moves
  * s to its partial list or retires it. So a span is on the notify stack iff
  * TF_QUEUED, at most once. The owner arms TF_NOTIFY only by a CAS that sees
- * an empty chain (otherwise it collects the chain instead). Chains on
+ * an empty chain (otherwise it collects the chain instead), with a credit
+ * of nalloc - slow_at (at least 1): the free blocks that its local frees
+ * would need to move s off the full list (hysteresis, both ways: a span
+ * that comes back with one free block goes full again after one
+ * allocation, a refill and two atomics per block). No span is stranded:
+ * with k local and r remote frees since arming, k < credit and r < credit
+ * while all nalloc objects are freed would need nalloc >= 2 slow_at + 2,
+ * and slow_at = nelems - ceil(nelems / 4) excludes that. Chains on
  * current and partial spans are collected when the span is (made) current:
  * one CAS per remote free (per batch), no notification.
  *
  * Double frees and foreign pointers (gort_free). The page -> span table
  * rejects addresses outside gort's heap and in free pages; the offset must be
- * an object start (one multiply by the class's magic); and the first word of
- * a free block holds its free-list link XORed with a per-process secret, so
- * freeing a block that is already free finds a word that decodes into its
- * own span (or to NULL): fatal, with a false alarm only for user data equal
- * to secret ^ (an address in the span). The allocator zeroes that word when
- * it hands a block out.
+ * an object start (one multiply: s->divtest); and the first word of a free
+ * block holds its free-list link XORed with a per-process secret, and every
+ * list of a span's free blocks (free list, remote chain, batch) ends in
+ * blk_end(s) = base + 1, an odd address inside the span, so freeing a block
+ * that is already free finds a word that decodes into its own span (one
+ * range test): fatal, with a false alarm only for user data equal to
+ * secret ^ (an address in the span). The allocator zeroes that word when it
+ * hands a block out, and tests the low bit of the decoded head for "empty".
  *
  * Alloc bits: not kept on the fast path (a bit flip per malloc and free
  * would cost a multiply and a read-modify-write each). An object is
@@ -118,6 +130,7 @@
 #define CENTRAL_KEEP     4   /* empty spans an mcentral keeps per class */
 #define REMOTE_BATCH_MAX 32  /* frees batched per remote span before one CAS */
 #define GC_MARK_WORDS    16  /* 1024 mark bits: the most objects a span holds (8-byte class) */
+#define SPAN_MIN_PAGES   4   /* small spans of fewer pages are grown to this (mcentral.c) */
 
 enum span_kind { KIND_MANUAL = 0, KIND_SCAN = 1, KIND_NOSCAN = 2, NUM_KINDS = 3 };
 #define NUM_SPAN_CLASSES (NUM_KINDS * NUM_SIZE_CLASSES)
@@ -134,9 +147,12 @@ enum span_state {
 };
 enum span_list { LIST_NONE, LIST_CUR, LIST_PARTIAL, LIST_FULL };
 
-#define TF_NOTIFY 1UL
-#define TF_QUEUED 2UL
-#define TF_FLAGS  3UL
+#define TF_NOTIFY       1UL
+#define TF_QUEUED       2UL
+#define TF_FLAGS        3UL
+#define TF_CHAIN        (((1UL << ADDR_BITS) - 1) & ~7UL) /* the chain's first block */
+#define TF_CREDIT_SHIFT 48
+#define TF_CREDIT       (~0UL << TF_CREDIT_SHIFT)
 
 /* A free block: its link, XORed with mem.secret (see "Double frees"). */
 struct block {
@@ -147,15 +163,21 @@ struct mcache;
 
 struct span {
     /* Owner-only while SPAN_SMALL and owned; first line: the fast paths. */
-    uintptr_t free;  /* encoded head of the free list (mem.secret: empty) */
+    uintptr_t free;  /* encoded head of the free list (encoded blk_end: empty) */
     uint32_t nalloc; /* see the invariant above */
     uint32_t elemsize;
     uintptr_t base; /* first object (small) or first page */
     uint32_t divmagic;
     uint32_t spanbytes;             /* small: nelems * elemsize; large: 0 */
-    _Atomic(struct mcache *) owner; /* written by heap/mcentral/adoption with the span
+    _Atomic(struct mcache *) owner; /* the cache holding a small manual span (NOBODY
+                                     * otherwise, GC spans included: see "Ownership");
+                                     * written by heap/mcentral/adoption with the span
                                      * unpublished to other caches; read (relaxed) by
                                      * any freer, who compares it to its own cache */
+    uint64_t divtest;               /* small: UINT64_MAX / elemsize + 1, so that for off < 2^32,
+                                       off % elemsize == 0 iff off * divtest < divtest (mod 2^64):
+                                       gort_free's object-start test in one multiply (Lemire, Kaser
+                                       and Kurz, "Faster remainder by direct computation", 2019) */
     uint16_t spanclass;
     uint8_t state;     /* enum span_state; written under the heap lock or by the owner
                           before the span is handed out */
@@ -183,7 +205,8 @@ struct span {
     _Atomic uint64_t gcmarks[GC_MARK_WORDS]; /* bit i: object i reached (large: bit 0) */
 };
 _Static_assert(offsetof(struct span, free) == 0, "fast-path fields first");
-_Static_assert(offsetof(struct span, owner) < CACHE_LINE, "owner on the first line");
+_Static_assert(offsetof(struct span, slow_at) + sizeof(int32_t) <= CACHE_LINE,
+               "gort_free's fields on the first line");
 
 struct arena {
     _Atomic(struct span *) spans[ARENA_PAGES]; /* page -> span; written under the node's heap
@@ -260,14 +283,17 @@ struct mcentral {
 } __attribute__((aligned(CACHE_LINE)));
 
 struct mclass {
-    struct span *cur;                /* never NULL: &mem_empty_span when none */
-    struct span *partial;            /* owned spans with free blocks (doubly linked) */
-    struct span *full;               /* owned spans with none known (TF_NOTIFY set) */
-    _Atomic uint64_t nmalloc, nfree; /* objects; single writer (the owner) with relaxed
-                                        load+store, a plain add; read racily by memstats */
+    struct span *partial; /* owned spans with free blocks (doubly linked) */
+    struct span *full;    /* owned spans with none known (TF_NOTIFY set) */
 };
 
 struct mcache {
+    /* The fast paths' fields first, as arrays indexed by span class (one
+     * scaled-index access each, no multiply by a struct size). */
+    struct span *cur[NUM_SPAN_CLASSES]; /* never NULL: &mem_empty_span when none */
+    /* Objects allocated and freed by this cache; single writer (the owner,
+     * counter_inc), read racily by memstats (relaxed loads). */
+    _Atomic uint64_t nmalloc[NUM_SPAN_CLASSES], nfree[NUM_SPAN_CLASSES];
     struct mclass cls[NUM_SPAN_CLASSES];
     uintptr_t tiny, tinyoff;       /* tiny allocator: current 16-byte block */
     bool yield;                    /* a refill saw a preemption request (alloc_yield) */
@@ -330,7 +356,7 @@ struct mem_global {
     struct node_mem *nodes[MEM_MAX_NODES];
 };
 extern struct mem_global mem GORT_HIDDEN;
-extern struct span mem_empty_span GORT_HIDDEN; /* free == secret (empty), carve == limit */
+extern struct span mem_empty_span GORT_HIDDEN; /* free: encoded 1 (empty), carve == limit */
 /* The owner of every span no cache owns (free, large, retired, dead, and the
  * dead span that unused pages map to): never a cache, so gort_free's owner
  * check also rejects callers without a cache (c NULL) with one compare. */
@@ -355,8 +381,10 @@ _Noreturn void mem_throw_oom(size_t n);
 int mem_current_node(void);
 
 /* ARENA_MAP_LEN entries in .bss (16 MiB of address space; only the pages of
- * entries in use are ever touched). */
-extern _Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN] GORT_HIDDEN;
+ * entries in use are ever touched), and one more, always NULL, for the
+ * address 2^47, which gort_free's range test ((a - 1) >> ADDR_BITS) lets
+ * through. */
+extern _Atomic(struct arena *) mem_arena_map[ARENA_MAP_LEN + 1] GORT_HIDDEN;
 
 /* The span holding address a (mem_dead_span for an unused page of an arena),
  * or NULL (outside gort's heap). */
@@ -390,6 +418,8 @@ void mheap_large_gc_add(struct mheap *h, struct span *s);
 uint64_t mheap_scavenge(struct mheap *h, int64_t older_than, uint64_t max_bytes);
 
 /* ---- mcentral.c ----------------------------------------------------------------- */
+/* Pages of a span of size class cls (mcentral.c, "Span sizes"). */
+uint32_t mem_class_npages(unsigned cls);
 /* A span of class sc for cache c (owned by c, on no list). */
 struct span *mcentral_grab(struct mcache *c, unsigned sc);
 /* The same for a GC class: a swept span with free objects (sweeping unswept
@@ -447,35 +477,62 @@ static inline uintptr_t blk_enc(uintptr_t next)
     return next ^ mem.secret;
 }
 
-/* Allocate from class sc of c: the fast path, no lock, no atomic RMW. */
-static inline void *mcache_alloc(struct mcache *c, unsigned sc)
+/* The end of small span s's free list, remote chain or batch: base + 1, an
+ * odd address inside s and never an object start ("Double frees"). Any
+ * other list end (the empty and dead spans') is 1. */
+static inline uintptr_t blk_end(const struct span *s)
 {
-    struct mclass *k = &c->cls[sc];
-    struct span *s = k->cur;
+    return s->base | 1;
+}
+static inline bool blk_is_end(uintptr_t raw)
+{
+    return raw & 1;
+}
+/* s's free list is empty (any span). */
+static inline bool span_free_empty(const struct span *s)
+{
+    return blk_is_end(s->free ^ mem.secret);
+}
+
+/* Count one event on a single-writer statistics counter (the cache's
+ * owner). One unlocked add to memory: on x86-64 an aligned 8-byte add
+ * becomes visible to other CPUs as one store, so a racing relaxed load
+ * (gort_read_memstats) reads the old or the new value, and with a single
+ * writer no update is lost. A relaxed atomic load + store would do the same
+ * in three instructions (GCC does not fold atomics into a memory operand). */
+static inline void counter_inc(_Atomic uint64_t *c)
+{
+    __asm__("addq $1, %0" : "+m"(*(uint64_t *)c));
+}
+
+/* Pop one object of class sc from c's current span, or NULL when that span
+ * has no free block (then mcache_refill). The fast path: no lock, no atomic
+ * RMW, seven instructions after the cur[sc] load. */
+static inline void *mcache_pop(struct mcache *c, size_t sc)
+{
+    struct span *s = c->cur[sc];
     uintptr_t b = s->free ^ mem.secret;
-    if (GORT_UNLIKELY(!b)) return mcache_refill(c, sc);
+    if (GORT_UNLIKELY(blk_is_end(b))) return NULL;
     struct block *blk = (struct block *)b;
     s->free = blk->enc;
     blk->enc = 0; /* not a free-list link any more (double-free check) */
     s->nalloc++;
-    /* Single writer: a relaxed load and store (a plain add on x86-64), read
-     * racily by gort_read_memstats. */
-    atomic_store_explicit(&k->nmalloc, atomic_load_explicit(&k->nmalloc, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    counter_inc(&c->nmalloc[sc]);
     return blk;
+}
+
+/* Allocate from class sc of c (never NULL). */
+static inline void *mcache_alloc(struct mcache *c, unsigned sc)
+{
+    void *p = mcache_pop(c, sc);
+    return GORT_LIKELY(p) ? p : mcache_refill(c, sc);
 }
 
 static inline unsigned size_to_class(size_t n)
 {
-    if (n <= SMALL_SIZE_MAX) return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
+    if (GORT_LIKELY(n <= SMALL_SIZE_MAX))
+        return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
     return size_to_class128[(n - SMALL_SIZE_MAX + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
-}
-
-static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
-{
-    /* Single writer: see struct mclass. */
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                          memory_order_relaxed);
 }
 
 /* ---- the collector's interface (mem/sweep.c; used by gc/) ------------------------ */

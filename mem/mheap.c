@@ -62,7 +62,7 @@ static struct span *span_new(struct mheap *h)
     uint16_t node = s->node;
     memset(s, 0, sizeof *s);
     s->node = node;
-    s->free = mem.secret;
+    s->free = blk_enc(1); /* empty; a small span's list ends in blk_end (mcentral.c) */
     atomic_store_explicit(&s->owner, NOBODY, memory_order_relaxed);
     return s;
 }

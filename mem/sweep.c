@@ -56,7 +56,8 @@ bool sweep_span(struct span *s, bool keep)
     uint64_t freebits[GC_MARK_WORDS] = {0};
     uintptr_t size = s->elemsize, base = s->base;
     uint32_t ncarved = (uint32_t)((s->carve - base) / size);
-    for (uintptr_t b = s->free ^ mem.secret; b; b = ((struct block *)b)->enc ^ mem.secret) {
+    for (uintptr_t b = s->free ^ mem.secret; !blk_is_end(b);
+         b = ((struct block *)b)->enc ^ mem.secret) {
         uint32_t i = (uint32_t)(((b - base) * s->divmagic) >> 32);
         freebits[i >> 6] |= 1ULL << (i & 63);
     }
@@ -82,7 +83,7 @@ bool sweep_span(struct span *s, bool keep)
     }
     if (freed) {
         /* Rebuild the free list in address order (pushing from the top). */
-        uintptr_t head = mem.secret; /* encoded NULL */
+        uintptr_t head = blk_enc(blk_end(s));
         for (uint32_t i = ncarved; i-- > 0;) {
             uint64_t bit = 1ULL << (i & 63);
             bool isfree = freebits[i >> 6] & bit;
@@ -99,7 +100,7 @@ bool sweep_span(struct span *s, bool keep)
         atomic_store_explicit(&s->gcmarks[w], 0, memory_order_relaxed);
     s->sweepgen = mem.sweepgen;
     s->needzero = 0;
-    bool hasfree = s->free != mem.secret || s->carve < s->limit;
+    bool hasfree = !span_free_empty(s) || s->carve < s->limit;
     if (hasfree && keep) return true;
     rlock_acquire(&mc->lock);
     spanq_push(hasfree ? &mc->partial : &mc->full, s);
@@ -254,9 +255,9 @@ bool mem_gc_sweep_done(void)
 static void hand_back(struct mcache *c)
 {
     for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
-        struct span *s = c->cls[sc].cur;
+        struct span *s = c->cur[sc];
         if (s == EMPTY) continue;
-        c->cls[sc].cur = EMPTY;
+        c->cur[sc] = EMPTY;
         mcentral_putback_gc(s);
     }
     c->tiny = c->tinyoff = 0;
@@ -292,7 +293,7 @@ void mem_gc_mark_termination(void)
             spanq_splice(&mc->unswept, &mc->partial);
             spanq_splice(&mc->unswept, &mc->full);
             unswept += mc->unswept.n;
-            pages += (uint64_t)mc->unswept.n * class_to_npages[sc % NUM_SIZE_CLASSES];
+            pages += (uint64_t)mc->unswept.n * mem_class_npages(sc % NUM_SIZE_CLASSES);
             rlock_release(&mc->lock);
         }
         struct mheap *h = &nm->heap;
@@ -330,7 +331,8 @@ void mem_gc_mark_new(void *p)
 }
 
 /* The allocated objects of a small manual span, in runs: a block whose
- * first word decodes (mem.secret) to NULL or into its own span is a free
+ * first word decodes (mem.secret) into its own span (links and list ends,
+ * blk_end; or to NULL, which no list holds any more) is a free
  * block (on the owner's list, a remote chain or a batch: gort_free's
  * double-free test), whose stale contents must not keep objects alive. A
  * live object whose first word happens to equal such a value is skipped
@@ -340,7 +342,11 @@ static void manual_objects(struct span *s, uintptr_t lo, uintptr_t hi,
 {
     uintptr_t size = __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
     uintptr_t end = s->base + __atomic_load_n(&s->spanbytes, __ATOMIC_RELAXED);
-    if (!size || end > hi + size || end <= lo) { /* changing under us: scan it all */
+    /* hi is the carve (at most end: spans are carved a page or so at a
+     * time, mcache.c carve) or the span's last page (end plus a tail
+     * shorter than an object); beyond that the span is changing under us:
+     * scan it all. */
+    if (!size || hi >= end + size || end <= lo) {
         fn(lo, hi, arg);
         return;
     }
@@ -398,7 +404,7 @@ void mem_gc_for_each_span(void (*fn)(struct span *s, void *arg), void *arg)
     for (struct mcache *c = atomic_load_explicit(&mem.allcaches, memory_order_acquire); c;
          c = c->allnext)
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++)
-            if (c->cls[sc].cur != EMPTY) fn(c->cls[sc].cur, arg);
+            if (c->cur[sc] != EMPTY) fn(c->cur[sc], arg);
     for (int n = 0; n < mem.nnodes; n++) {
         struct node_mem *nm = node_mem(n);
         for (unsigned sc = NUM_SIZE_CLASSES; sc < NUM_SPAN_CLASSES; sc++) {
@@ -422,7 +428,7 @@ int mem_gc_unscanned(uintptr_t (*r)[2])
     /* The arena map, and mem itself: arena_lo/arena_hi hold heap addresses
      * (the first object of the lowest arena would never be collected). */
     r[0][0] = (uintptr_t)mem_arena_map;
-    r[0][1] = (uintptr_t)(mem_arena_map + ARENA_MAP_LEN);
+    r[0][1] = (uintptr_t)(mem_arena_map + ARENA_MAP_LEN + 1);
     r[1][0] = (uintptr_t)&mem;
     r[1][1] = (uintptr_t)(&mem + 1);
     return 2;

@@ -450,6 +450,53 @@ static void test_cross_p_free(void **state)
     gort_maxprocs(old);
 }
 
+/* Full spans emptied by another P's frees come back (mem.h, "Remote-free
+ * notification": the credit counts the remote frees down, and the last
+ * one of a span on its owner's full list always notifies). One goroutine
+ * fills spans of one class to the full list, another frees every object,
+ * round after round: were any span stranded on the full list, the heap
+ * would grow by a round's worth (1 MiB) each time. */
+#define RF_N 4096
+static void *rf_objs[RF_N];
+static gort_chan *rf_go, *rf_done;
+
+static void rf_freer(void *arg)
+{
+    (void)arg;
+    while (gort_chan_recv(rf_go, NULL)) {
+        for (int i = 0; i < RF_N; i++)
+            gort_free(rf_objs[i]);
+        gort_chan_send(rf_done, NULL);
+    }
+}
+
+static void test_remote_frees_release_full_spans(void **state)
+{
+    (void)state;
+    int old = procs_at_least(2);
+    rf_go = gort_chan_make(0, 0);
+    rf_done = gort_chan_make(0, 0);
+    gort_go(rf_freer, NULL);
+    gort_memstats a, b;
+    uint64_t sys0 = 0;
+    for (int r = 0; r < 24; r++) {
+        for (int i = 0; i < RF_N; i++) {
+            rf_objs[i] = gort_malloc(256);
+            memset(rf_objs[i], r, 256);
+        }
+        if (r == 3) { /* the first rounds set the level */
+            gort_read_memstats(&a);
+            sys0 = a.heap_sys;
+        }
+        gort_chan_send(rf_go, NULL);
+        gort_chan_recv(rf_done, NULL);
+    }
+    gort_chan_close(rf_go);
+    gort_read_memstats(&b);
+    assert_true(b.heap_sys < sys0 + (4 << 20));
+    gort_maxprocs(old);
+}
+
 /* ---- threads without a P ------------------------------------------------------------------ */
 
 static void *foreign_thread(void *arg)
@@ -652,6 +699,13 @@ static int scenario_main(int argc, char **argv)
         void *p = gort_malloc(100);
         gort_free(p);
         gort_free(p);
+    } else if (!strcmp(s, "double-free-list-end")) {
+        /* the second of a span's two objects, freed twice: its link is
+         * the list's end (blk_end, mem.h "Double frees"), not a block */
+        void *p = gort_malloc(12000), *q = gort_malloc(12000);
+        (void)p;
+        gort_free(q);
+        gort_free(q);
     } else if (!strcmp(s, "double-free-large")) {
         void *p = gort_malloc(1 << 20);
         gort_free(p);
@@ -690,6 +744,7 @@ static void test_bad_frees_are_fatal(void **state)
         const char *scenario, *words;
     } cases[] = {
         {"double-free", "double free"},
+        {"double-free-list-end", "double free"},
         {"double-free-large", "gort_free("},
         {"foreign-pointer", "not allocated by gort"},
         {"stack-pointer", "not allocated by gort"},
@@ -756,6 +811,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_large_objects),
         cmocka_unit_test(test_new_zeroed_and_tiny),
         cmocka_unit_test(test_memstats_add_up),
+        cmocka_unit_test(test_remote_frees_release_full_spans),
         cmocka_unit_test(test_torture_across_ps),
         cmocka_unit_test(test_cross_p_free),
         cmocka_unit_test(test_foreign_thread),

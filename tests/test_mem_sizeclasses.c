@@ -4,7 +4,9 @@
  * increasing, 8-aligned, 16-aligned from 32 bytes, objects of a class
  * aligned to the largest power of two dividing its size; tail waste at most
  * 1/8 of a span; the lookup tables give the smallest class that holds each
- * size; the division magic is exact for every offset in a span.
+ * size; the division magic is exact for every offset in a span. And the
+ * spans the allocator really cuts (mem_class_npages) keep those promises,
+ * with gort_free's one-multiply object-start test exact on them.
  * No runtime needed beyond cmocka's thread (gort_main as every suite).
  */
 #include <setjmp.h>
@@ -66,6 +68,32 @@ static void test_table_invariants(void **state)
     }
 }
 
+/* The spans the allocator cuts (mem_class_npages: the table's pages, grown)
+ * keep the table's promises: tail waste <= 1/8, at most GC_MARK_WORDS * 64
+ * objects, the division magic exact for every offset; and gort_free's
+ * object-start test (s->divtest, mem.h) is exact for every byte offset. */
+static void test_runtime_spans(void **state)
+{
+    (void)state;
+    for (unsigned i = 1; i < NUM_SIZE_CLASSES; i++) {
+        uint32_t np = mem_class_npages(i), size = class_to_size[i];
+        uint32_t span = np * (uint32_t)PAGE_SIZE, objs = span / size;
+        assert_true(np >= class_to_npages[i] && np % class_to_npages[i] == 0);
+        assert_true(np >= SPAN_MIN_PAGES || np == class_to_npages[i] ||
+                    objs * 2 > GC_MARK_WORDS * 64);
+        assert_true(objs >= 1 && objs <= GC_MARK_WORDS * 64);
+        assert_true(span % size <= span / 8);
+        uint64_t divtest = UINT64_MAX / size + 1;
+        for (uint32_t off = 0; off < objs * size; off++) {
+            if (off % 8 == 0)
+                assert_int_equal((uint32_t)(((uint64_t)off * class_to_divmagic[i]) >> 32),
+                                 off / size);
+            bool start = (uint64_t)off * divtest < divtest;
+            if (start != (off % size == 0)) fail_msg("class %u offset %u: divtest wrong", i, off);
+        }
+    }
+}
+
 static int run(int argc, char **argv)
 {
     (void)argc;
@@ -73,6 +101,7 @@ static int run(int argc, char **argv)
     gort_lock_thread();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_matches_generator),
+        cmocka_unit_test(test_runtime_spans),
         cmocka_unit_test(test_table_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
