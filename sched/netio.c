@@ -543,12 +543,13 @@ static long xfer_once(enum xop x, int fd, void *buf, size_t n, int flags, off_t 
     int e = call_begin(fs, dir, file);
     if (e) return e;
     long r;
-    if (netpoll_mode() == NETPOLL_URING && kind == FD_SOCKET) {
+    if (netpoll_mode() == NETPOLL_URING && kind == FD_SOCKET && !(flags & MSG_WAITALL)) {
         /* Sockets: the transfer itself first, without waiting (Go's order).
          * A send with room and a receive with data queued finish here in
          * one syscall, and post no completion: a CQE would also wake the
          * M waiting on every ring. Only a transfer that would wait goes to
-         * the ring, where the kernel completes it when the socket is ready. */
+         * the ring, where the kernel completes it when the socket is ready.
+         * (gort_recv splits MSG_WAITALL into plain receives.) */
         do
             r = sys_result(
                 plain_xfer(x, fd, buf, n, flags | MSG_DONTWAIT | (dir ? MSG_NOSIGNAL : 0), off));
@@ -640,7 +641,21 @@ ssize_t gort_read(int fd, void *buf, size_t n)
 
 ssize_t gort_recv(int fd, void *buf, size_t n, int flags)
 {
-    return xfer_read(X_RECV, fd, buf, n, flags, 0);
+    if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK))
+        return xfer_read(X_RECV, fd, buf, n, flags, 0);
+    /* MSG_WAITALL: transfers until n bytes, end of file or an error (then
+     * the count so far, or the error if nothing came), as recv(2) does; the
+     * pieces are plain receives, since a non-blocking socket (epoll mode)
+     * or the first try without waiting (netio above) answers early. */
+    flags &= ~MSG_WAITALL;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = xfer_read(X_RECV, fd, (char *)buf + done, n - done, flags, 0);
+        if (r < 0) return done ? (ssize_t)done : r;
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
 }
 
 ssize_t gort_pread(int fd, void *buf, size_t n, off_t off)

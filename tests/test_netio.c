@@ -312,6 +312,38 @@ static void test_large_write_completes(void **state)
 
 /* ---- EOF and reset ------------------------------------------------------------------- */
 
+/* MSG_WAITALL waits for the whole count, also when part of it is already
+ * queued when the call starts (the non-blocking first try must not answer). */
+static int waitall_fd;
+
+static void waitall_second_half(void *arg)
+{
+    (void)arg;
+    gort_sleep(5 * MS);
+    char half[100];
+    memset(half, 'b', sizeof half);
+    assert_int_equal(gort_write(waitall_fd, half, sizeof half), (ssize_t)sizeof half);
+}
+
+static void test_recv_waitall(void **state)
+{
+    (void)state;
+    int a, b;
+    tcp_pair(&a, &b);
+    char half[100], in[200];
+    memset(half, 'a', sizeof half);
+    assert_int_equal(gort_write(a, half, sizeof half), (ssize_t)sizeof half);
+    gort_sleep(2 * MS); /* the first half is queued at b */
+    waitall_fd = a;
+    gort_go(waitall_second_half, NULL);
+    assert_int_equal(gort_recv(b, in, sizeof in, MSG_WAITALL), (ssize_t)sizeof in);
+    assert_int_equal(in[0], 'a');
+    assert_int_equal(in[199], 'b');
+    gort_close(a);
+    gort_close(b);
+    settle();
+}
+
 static void test_eof_and_reset(void **state)
 {
     (void)state;
@@ -784,6 +816,7 @@ static int run(int argc, char **argv)
         cmocka_unit_test(test_round_trips_fair),
         cmocka_unit_test(test_large_write_completes),
         cmocka_unit_test(test_eof_and_reset),
+        cmocka_unit_test(test_recv_waitall),
         cmocka_unit_test(test_read_deadline),
         cmocka_unit_test(test_deadline_moved_while_blocked),
         cmocka_unit_test(test_write_deadline),
