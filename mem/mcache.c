@@ -307,14 +307,24 @@ void mcache_free_local_slow(struct mcache *c, struct span *s)
 /* ---- refill ------------------------------------------------------------------------ */
 
 /* Thread a page's worth of s's uncarved objects onto its (empty) free
- * list, and at least CARVE_MIN (pages are touched as they are needed, and a
- * large class still refills only every CARVE_MIN objects). */
-#define CARVE_MIN 16
+ * list, and at least CARVE_MIN (a large class still refills only every
+ * CARVE_MIN objects). On fresh memory (uncarved blocks known zero: see
+ * take_fresh) only the blocks that start in the OS page of the first one,
+ * at least one: the links written are the only stores to those pages, and
+ * a page written ahead of use is resident whether the program ever uses
+ * its blocks or not. */
+#define CARVE_MIN    16
+#define OS_PAGE_SIZE 4096UL
 static void carve(struct span *s)
 {
     uintptr_t size = s->elemsize;
     uintptr_t n = (s->limit - s->carve) / size;
     uintptr_t max = PAGE_SIZE / size > CARVE_MIN ? PAGE_SIZE / size : CARVE_MIN;
+    if (!s->needzero) {
+        uintptr_t page_end = (s->carve | (OS_PAGE_SIZE - 1)) + 1;
+        uintptr_t in_page = (page_end - s->carve + size - 1) / size;
+        if (max > in_page) max = in_page;
+    }
     if (n > max) n = max;
     uintptr_t first = s->carve, last = first + (n - 1) * size;
     for (uintptr_t b = first; b < last; b += size)
@@ -322,6 +332,34 @@ static void carve(struct span *s)
     ((struct block *)last)->enc = s->free; /* empty: the encoded blk_end */
     s->free = blk_enc(first);
     s->carve = last + size;
+}
+
+/* Blocks of at least FRESH_MIN bytes carved from fresh memory are handed
+ * out with no store to them at all (Go's allocator leaves fresh pages
+ * untouched too): an idle 4 KiB buffer costs no resident page until the
+ * program writes it. Sound because such a block's first word is already
+ * what mcache_pop would have written (0: "not a free-list link", the
+ * double-free test's view of an allocated block), and the whole block is
+ * zero (what a GC class needs). Fresh: s->needzero == 0, i.e. the span's
+ * pages held no data when it was handed out (never used, or released to
+ * the kernel) or a GC span zeroed by hand_out; blocks at or past s->carve
+ * were never handed out since, so they are still zero. The price: one
+ * refill per such block while the span is fresh, which at 2 KiB or more
+ * is small beside what the program does with the block. */
+#define FRESH_MIN 2048
+static inline void *take(struct mcache *c, struct span *s, unsigned sc)
+{
+    if (span_free_empty(s)) {
+        if (!s->needzero && s->elemsize >= FRESH_MIN) {
+            uintptr_t b = s->carve; /* the caller saw carve < limit */
+            s->carve = b + s->elemsize;
+            s->nalloc++;
+            counter_inc(&c->nmalloc[sc]);
+            return (void *)b;
+        }
+        carve(s);
+    }
+    return mcache_alloc(c, sc);
 }
 
 /* A goroutine allocating in a loop spends most of its time in gort's code,
@@ -352,8 +390,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
             s->list = LIST_CUR;
             c->cur[sc] = s;
         }
-        if (span_free_empty(s)) carve(s);
-        return mcache_alloc(c, sc);
+        return take(c, s, sc);
     }
     if (s != EMPTY && span_free_empty(s) && !collect(s) && s->carve >= s->limit) {
         c->cur[sc] = EMPTY;
@@ -377,9 +414,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
         s->slow_at = -1;
         c->cur[sc] = s;
     }
-    s = c->cur[sc];
-    if (span_free_empty(s)) carve(s);
-    return mcache_alloc(c, sc);
+    return take(c, c->cur[sc], sc);
 }
 
 void *mcache_tiny_refill(struct mcache *c, size_t n, size_t align)
