@@ -316,14 +316,14 @@ static inline void post_switch(struct m *m)
     post_switch_slow(m);
 }
 
+/* The periodic reap below only while the local queue is shorter than this. */
+#define NETPOLL_REAP_MAXQ (RUNQ_LEN / 2)
+
 /* Goroutines that switch straight to each other never visit g0: every 32nd
  * resumption, run this P's due timers (one atomic load otherwise). Only
  * here, after post_switch: the goroutine that switched away may have held
  * channel locks until its unlockf ran, and timer functions take channel
  * locks (a goroutine receiving from its own ticker would deadlock). */
-/* The periodic reap below only while the local queue is shorter than this. */
-#define NETPOLL_REAP_MAXQ (RUNQ_LEN / 2)
-
 static inline void timer_poll(struct m *m)
 {
     struct p *p = m->p;
