@@ -41,7 +41,7 @@ static struct span *const EMPTY = &mem_empty_span;
 
 static inline bool span_has_free(const struct span *s)
 {
-    return !span_free_empty(s) || s->carve < s->limit;
+    return !span_free_empty(s) || s->pend || s->carve < s->limit;
 }
 
 /* ---- span lists (owner) ------------------------------------------------------------ */
@@ -81,22 +81,47 @@ static void list_unlink(struct span **head, struct span *s)
 
 /* ---- collecting remote frees (owner) ----------------------------------------------- */
 
-/* Append the chain starting at raw address chain (linked by encoded words,
- * ending in the encoded blk_end(s)) to s's free list; returns its length. */
-static uint32_t merge_chain(struct span *s, uintptr_t chain)
+/* The length of the chain in tfree word old (mem.h, "Remote-free
+ * notification"), given the owner's tf_base. */
+static inline uint32_t chain_len(const struct span *s, uintptr_t old)
+{
+    return (uint32_t)(((old >> TF_COUNT_SHIFT) - s->tf_base) & TF_COUNT_MASK);
+}
+
+/* Put the chain of n blocks starting at raw address chain (linked by
+ * encoded words, ending in the encoded blk_end(s)) on s's free list;
+ * returns n. On an empty free list (a refill, a full span) the chain is
+ * the new list as it stands, since both end in blk_end(s); on a non-empty
+ * one (a partial span made current) it waits in s->pend until the list
+ * runs out (take_pend). No walk either way, so no miss per block here (the
+ * allocations that pop them read their links anyway); only a second chain
+ * while one is pending is walked to its tail and appended to the list. */
+static uint32_t merge_chain(struct span *s, uintptr_t chain, uint32_t n)
 {
     if (!chain) return 0;
-    uint32_t n = 1;
-    struct block *b = (struct block *)chain;
-    uintptr_t next;
-    while (!blk_is_end(next = b->enc ^ mem.secret)) {
-        b = (struct block *)next;
-        n++;
-    }
-    b->enc = s->free;
-    s->free = blk_enc(chain);
     s->nalloc -= n;
+    if (!span_free_empty(s) && !s->pend) {
+        s->pend = chain;
+        return n;
+    }
+    if (!span_free_empty(s)) {
+        struct block *b = (struct block *)chain;
+        uintptr_t next;
+        while (!blk_is_end(next = b->enc ^ mem.secret))
+            b = (struct block *)next;
+        b->enc = s->free;
+    }
+    s->free = blk_enc(chain);
     return n;
+}
+
+/* s's free list ran out: make its pending chain the list, if any. */
+static inline bool take_pend(struct span *s)
+{
+    if (!s->pend) return false;
+    s->free = blk_enc(s->pend);
+    s->pend = 0;
+    return true;
 }
 
 /* Take s's remote chain, keeping TF_QUEUED (only the notify drain clears it)
@@ -111,10 +136,14 @@ static uint32_t collect(struct span *s)
             return 0;
         }
         /* Acquire: the chain's links and blocks were written before the
-         * freers' release CAS. */
+         * freers' release CAS (and the count they added is in this word).
+         * The count restarts at 0 (tf_base), in the same CAS. */
         if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, old & TF_QUEUED,
-                                                  memory_order_acquire, memory_order_relaxed))
-            return merge_chain(s, old & TF_CHAIN);
+                                                  memory_order_acquire, memory_order_relaxed)) {
+            uint32_t n = chain_len(s, old);
+            s->tf_base = 0;
+            return merge_chain(s, old & TF_CHAIN, n);
+        }
     }
 }
 
@@ -131,12 +160,16 @@ static bool arm_notify(struct span *s)
             return false;
         }
         /* Relaxed: no data is published; a freer that sees TF_NOTIFY only
-         * counts down the credit in this word (RMWs on one location agree)
-         * and pushes the span on our notify stack, with its own release. */
-        uintptr_t nw = (old & ~TF_CREDIT) | TF_NOTIFY | (uintptr_t)credit << TF_CREDIT_SHIFT;
+         * counts up from -credit in this word (RMWs on one location agree)
+         * and pushes the span on our notify stack, with its own release.
+         * The chain is empty, so no count is lost by the reset. */
+        uint32_t base = (uint32_t)(-(uintptr_t)credit & TF_COUNT_MASK);
+        uintptr_t nw = (old & TF_QUEUED) | TF_NOTIFY | (uintptr_t)base << TF_COUNT_SHIFT;
         if (atomic_compare_exchange_weak_explicit(&s->tfree, &old, nw, memory_order_relaxed,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            s->tf_base = base;
             return true;
+        }
     }
 }
 
@@ -179,7 +212,8 @@ void mcache_drain_notify(struct mcache *c)
         /* Acquire: the chain (as in collect). Clears TF_QUEUED: from here a
          * freer may queue s again, after we are done with notify_next. */
         uintptr_t old = atomic_exchange_explicit(&s->tfree, 0, memory_order_acquire);
-        merge_chain(s, old & TF_CHAIN);
+        merge_chain(s, old & TF_CHAIN, chain_len(s, old));
+        s->tf_base = 0;
         struct mclass *k = &c->cls[s->spanclass];
         if (s->list == LIST_FULL) {
             list_unlink(&k->full, s);
@@ -203,13 +237,12 @@ static void remote_push(struct span *s, uintptr_t head, uintptr_t tail, uint32_t
     uintptr_t old = atomic_load_explicit(&s->tfree, memory_order_relaxed), nw;
     do {
         t->enc = blk_enc((old & TF_CHAIN) ? old & TF_CHAIN : blk_end(s));
-        nw = head | (old & ~TF_CHAIN);
-        if ((old & TF_NOTIFY) && !(old & TF_QUEUED)) {
-            if ((old >> TF_CREDIT_SHIFT) <= n)
-                nw = (nw & ~TF_CREDIT) | TF_QUEUED;
-            else
-                nw -= (uintptr_t)n << TF_CREDIT_SHIFT;
-        }
+        /* The count adds n (mod 2^17: the carry leaves the word); armed,
+         * it started at -credit, so carrying past 2^17 - 1 uses it up. */
+        nw = (head | (old & ~TF_CHAIN)) + ((uintptr_t)n << TF_COUNT_SHIFT);
+        if ((old & (TF_NOTIFY | TF_QUEUED)) == TF_NOTIFY &&
+            (old >> TF_COUNT_SHIFT) + n > TF_COUNT_MASK)
+            nw |= TF_QUEUED;
         /* Release: publishes the chain's links (and the freed blocks) to
          * the owner's acquire in collect / mcache_drain_notify. */
     } while (!atomic_compare_exchange_weak_explicit(&s->tfree, &old, nw, memory_order_release,
@@ -292,9 +325,10 @@ void mcache_free_local_slow(struct mcache *c, struct span *s)
 {
     struct mclass *k = &c->cls[s->spanclass];
     if (s->list == LIST_FULL) {
-        /* A free block again: no notifications needed. Relaxed: nothing is
-         * published (a freer that still saw TF_NOTIFY just queues s). */
-        atomic_fetch_and_explicit(&s->tfree, ~TF_NOTIFY, memory_order_relaxed);
+        /* A free block again: no notifications needed, but TF_NOTIFY stays
+         * set (no atomic RMW on the line the freers write): at worst a
+         * freer uses up the credit and queues s, and the drain collects its
+         * chain on the partial list (mem.h, "Remote-free notification"). */
         list_unlink(&k->full, s);
         list_push(&k->partial, s, LIST_PARTIAL);
     }
@@ -392,7 +426,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
         }
         return take(c, s, sc);
     }
-    if (s != EMPTY && span_free_empty(s) && !collect(s) && s->carve >= s->limit) {
+    if (s != EMPTY && span_free_empty(s) && !take_pend(s) && !collect(s) && s->carve >= s->limit) {
         c->cur[sc] = EMPTY;
         s->list = LIST_NONE;
         s->slow_at = -1;
@@ -402,6 +436,7 @@ void *mcache_refill(struct mcache *c, unsigned sc)
         s = k->partial;
         if (s) {
             list_unlink(&k->partial, s);
+            if (span_free_empty(s)) take_pend(s); /* e.g. a current span parked by tidy */
             collect(s);
             if (!span_has_free(s)) { /* defensive: partial spans have free blocks */
                 park_span(k, s);

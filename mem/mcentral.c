@@ -99,6 +99,8 @@ static struct span *hand_out(struct mcache *c, struct span *s, unsigned sc)
     s->list = LIST_NONE;
     s->slow_at = -1;
     atomic_store_explicit(&s->tfree, 0, memory_order_relaxed); /* nobody else has it yet */
+    s->tf_base = 0;
+    s->pend = 0;
     /* Relaxed: the span reaches other threads only through objects allocated
      * from it, handed over by the program (that hand-off orders this store).
      * A GC span keeps NOBODY: nothing frees into it by hand, and gort_free's

@@ -36,19 +36,25 @@
  * Invariant (per span, owner's view):
  *   nalloc == objects handed out - frees collected by the owner
  *          == live objects + |tfree list| + |blocks in other caches' batches|
- *   nelems == nalloc + |free| + (limit - carve) / elemsize
+ *   nelems == nalloc + |free| + |pend| + (limit - carve) / elemsize
  *
  * Remote-free notification (mimalloc's delayed free). s->tfree is a pointer
- * to a chain of blocks (TF_CHAIN) with two flag bits and a credit:
+ * to a chain of blocks (TF_CHAIN) with two flag bits and a count:
  *   TF_NOTIFY  the owner keeps s on its full list (no free block known), so
  *              it would never look at s again by itself and must be told
- *              once enough remote frees have arrived;
+ *              once enough remote frees have arrived (it may linger after s
+ *              left the full list by local frees: see below);
  *   TF_QUEUED  s is on its owner's notify stack (owner->notify);
- *   credit     (bits 48..63, meaningful with TF_NOTIFY) the remote frees
- *              still to arrive before the owner wants to hear of them.
+ *   count      (bits 47..63, mod 2^17) every push adds its n blocks in its
+ *              CAS; the owner resets it whenever it takes the chain (to 0)
+ *              or arms TF_NOTIFY (to minus the credit), and remembers what
+ *              it set (s->tf_base), so it knows the chain's length without
+ *              walking it: count - tf_base. A chain holds at most nelems
+ *              (<= 1024) blocks, far below 2^17.
  * A remote freer that pushes n blocks onto a span with TF_NOTIFY and not
- * TF_QUEUED takes n from the credit in the same CAS; when that exhausts it,
- * it sets TF_QUEUED instead and then pushes s on owner->notify. Only
+ * TF_QUEUED, and whose n carries the count past 2^17 - 1 (the credit is
+ * used up), sets TF_QUEUED in the same CAS and then pushes s on
+ * owner->notify. Only
  * the owner clears TF_QUEUED, in one exchange after popping s from that
  * stack (mcache_drain_notify, in any slow path of the owner), and then moves
  * s to its partial list or retires it. So a span is on the notify stack iff
@@ -60,9 +66,15 @@
  * allocation, a refill and two atomics per block). No span is stranded:
  * with k local and r remote frees since arming, k < credit and r < credit
  * while all nalloc objects are freed would need nalloc >= 2 slow_at + 2,
- * and slow_at = nelems - ceil(nelems / 4) excludes that. Chains on
- * current and partial spans are collected when the span is (made) current:
- * one CAS per remote free (per batch), no notification.
+ * and slow_at = nelems - ceil(nelems / 4) excludes that. When local frees
+ * move s to the partial list the owner leaves TF_NOTIFY set (clearing it
+ * would be an atomic RMW on a line the freers write): the cost is at most
+ * one early notification, which the drain handles like any (it collects the
+ * chain and retires s if that empties it). Chains on current and partial
+ * spans are collected when the span is (made) current: one CAS per remote
+ * free (per batch), no notification; a chain taken onto an empty free list
+ * becomes the list as it is (it ends in blk_end(s), the empty list's mark),
+ * with no walk.
  *
  * Double frees and foreign pointers (gort_free). The page -> span table
  * rejects addresses outside gort's heap and in free pages; the offset must be
@@ -77,7 +89,7 @@
  *
  * Alloc bits: not kept on the fast path (a bit flip per malloc and free
  * would cost a multiply and a read-modify-write each). An object is
- * allocated iff it lies below s->carve and is on none of s->free, s->tfree
+ * allocated iff it lies below s->carve and is on none of s->free, s->pend, s->tfree
  * and the caches' batches, so the collector can derive the bitmap with the
  * world stopped (not written yet); arena.markbits is reserved for its mark
  * bits (one bit per 8 bytes, not mapped yet).
@@ -147,12 +159,13 @@ enum span_state {
 };
 enum span_list { LIST_NONE, LIST_CUR, LIST_PARTIAL, LIST_FULL };
 
-#define TF_NOTIFY       1UL
-#define TF_QUEUED       2UL
-#define TF_FLAGS        3UL
-#define TF_CHAIN        (((1UL << ADDR_BITS) - 1) & ~7UL) /* the chain's first block */
-#define TF_CREDIT_SHIFT 48
-#define TF_CREDIT       (~0UL << TF_CREDIT_SHIFT)
+#define TF_NOTIFY      1UL
+#define TF_QUEUED      2UL
+#define TF_FLAGS       3UL
+#define TF_CHAIN       (((1UL << ADDR_BITS) - 1) & ~7UL) /* the chain's first block */
+#define TF_COUNT_SHIFT ADDR_BITS /* bits 47..63: the count (see "Remote-free notification") */
+#define TF_COUNT_BITS  (64 - TF_COUNT_SHIFT)
+#define TF_COUNT_MASK  ((1UL << TF_COUNT_BITS) - 1)
 
 /* A free block: its link, XORed with mem.secret (see "Double frees"). */
 struct block {
@@ -188,11 +201,17 @@ struct span {
     int32_t slow_at;   /* owner: a local free that leaves nalloc <= slow_at takes the slow
                           path (partial: 0, empty; full: enough free blocks to leave the full
                           list; current or on no list: -1, never) */
+    uint32_t tf_base;  /* owner: tfree's count field when the owner last set it (0, or
+                          minus the credit when arming TF_NOTIFY): the chain holds
+                          (count - tf_base) mod 2^TF_COUNT_BITS blocks */
 
     _Atomic uintptr_t tfree __attribute__((aligned(CACHE_LINE))); /* remote frees + TF_* */
     struct span *notify_next; /* on owner->notify; written by the freer that set TF_QUEUED */
 
     uintptr_t carve, limit;   /* objects [carve, limit) not yet on any list (owner) */
+    uintptr_t pend;           /* owner: a collected remote chain (raw address of its first
+                                 block, 0: none) waiting for the free list to run out: taken
+                                 onto a non-empty list with no walk (mcache.c merge_chain) */
     struct span *next, *prev; /* mcache lists (owner), heap free lists, mcentral (locks) */
     uint32_t npages;
     uint32_t nelems;
@@ -205,7 +224,7 @@ struct span {
     _Atomic uint64_t gcmarks[GC_MARK_WORDS]; /* bit i: object i reached (large: bit 0) */
 };
 _Static_assert(offsetof(struct span, free) == 0, "fast-path fields first");
-_Static_assert(offsetof(struct span, slow_at) + sizeof(int32_t) <= CACHE_LINE,
+_Static_assert(offsetof(struct span, tf_base) + sizeof(uint32_t) <= CACHE_LINE,
                "gort_free's fields on the first line");
 
 struct arena {
