@@ -193,7 +193,7 @@ static void sysmon(void *arg)
             rlock_release(&sched.lock);
         }
 
-        sysmon_pause(ki_nanotime(), delay);
+        sysmon_pause(t, delay);
 
         int64_t now = ki_nanotime();
         if (sched_retake(now))
